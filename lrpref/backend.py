@@ -1,0 +1,89 @@
+"""The array module: NumPy on the CPU, CuPy on CUDA.
+
+This is the only module of lrpref that knows about CuPy. Everything else is written against ``xp``, the
+array module of its inputs, so that the same lines run on both.
+
+The choice is always explicit: ``backend="cupy"`` where a function takes it, the environment variable
+``LRPREF_BACKEND=cupy``, or ``net.to("cupy")``. Having CuPy installed never switches anything by itself.
+"""
+import os
+
+import numpy as np
+
+BACKENDS = ("numpy", "cupy")
+ENV_VAR = "LRPREF_BACKEND"
+
+
+def resolve(backend=None):
+    """Return the array module for a backend name.
+
+    Parameters
+    ----------
+    backend : {"numpy", "cupy"} or None
+        ``None`` reads the environment variable ``LRPREF_BACKEND`` and falls back to ``"numpy"``.
+
+    Returns
+    -------
+    module
+        ``numpy`` or ``cupy``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    RuntimeError
+        If CuPy is asked for but is not installed or sees no CUDA device.
+    """
+    name = os.environ.get(ENV_VAR, "numpy") if backend is None else backend
+    if name == "numpy":
+        return np
+    if name == "cupy":
+        return _import_cupy()
+    source = f"environment variable {ENV_VAR}" if backend is None else "backend"
+    raise ValueError(f"unknown {source} {name!r}: expected one of {BACKENDS}")
+
+
+def _import_cupy():
+    try:
+        import cupy
+    except ImportError as err:
+        raise RuntimeError(
+            "the 'cupy' backend was requested, but CuPy is not installed; "
+            "install it with `pip install 'lrpref[gpu]'` on a machine with CUDA"
+        ) from err
+    try:
+        devices = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # CuPy raises its own CUDARuntimeError without a driver
+        raise RuntimeError(f"the 'cupy' backend was requested, but CUDA is not usable: {err}") from err
+    if devices == 0:
+        raise RuntimeError("the 'cupy' backend was requested, but no CUDA device was found")
+    return cupy
+
+
+def _is_cupy(array):
+    return type(array).__module__.split(".")[0] == "cupy"
+
+
+def array_module(*arrays):
+    """Return ``cupy`` if any of ``arrays`` is a CuPy array, else ``numpy`` (without importing CuPy)."""
+    if any(_is_cupy(a) for a in arrays):
+        import cupy
+        return cupy
+    return np
+
+
+def name(xp):
+    """The backend name of an array module: ``"numpy"`` or ``"cupy"``."""
+    return xp.__name__
+
+
+def to_host(array):
+    """Return ``array`` as a NumPy array (copying from the GPU when it lives there)."""
+    return array.get() if _is_cupy(array) else np.asarray(array)
+
+
+def asarray(array, xp, dtype=None):
+    """Put ``array`` on the array module ``xp`` with ``dtype`` (``None`` keeps its own)."""
+    if xp is np:
+        return np.asarray(to_host(array), dtype=dtype)
+    return xp.asarray(array, dtype=dtype)

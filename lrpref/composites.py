@@ -1,0 +1,397 @@
+"""Composites: which rule each layer gets.
+
+A :class:`Composite` is an ordered list of ``(selector, rule)`` entries; each layer gets the rule of the first
+entry whose selector matches it, and a layer that matches none is an error. Selectors pick layers by kind
+(:class:`Kind`), by name (:class:`Name`), by index (:class:`Index`), or the first/last of a kind
+(:class:`First`, :class:`Last`); ``a & b`` needs both.
+
+The built-in composites are registered by name in :data:`COMPOSITES` and take Zennit's parameter names. All
+of them end with the same entries for the layers without parameters (Zennit's ``layer_map_base``): Pass for
+ReLU, Dropout, BatchNorm2d, Flatten and ZeroPad2d; Norm for the average pools; a proportional split for Add;
+winner-take-all for max pooling (or, with ``maxpool="average"``, the tutorial's average-pool treatment).
+"""
+import inspect
+
+from . import conventions
+from .layers import AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, \
+    ReLU, ZeroPad2d
+from .rules import LRP0, AlphaBeta, AverageMaxPool, Epsilon, Flat, Norm, Pass, ProportionalSplit, WinnerTakeAll, \
+    WSquare, ZBox, ZPlus
+
+WEIGHTED = (Dense, Conv2d)
+
+
+# -- selectors ------------------------------------------------------------------------------------------------
+
+class Selector:
+    """Picks layers of a network by their index."""
+
+    def matches(self, net, index):
+        raise NotImplementedError
+
+    def __and__(self, other):
+        return Both(self, other)
+
+
+class Kind(Selector):
+    """Layers of the given classes."""
+
+    def __init__(self, *types):
+        self.types = types
+
+    def matches(self, net, index):
+        return isinstance(net.nodes[index].layer, self.types)
+
+    def __str__(self):
+        return "|".join(t.__name__ for t in self.types)
+
+
+class First(Kind):
+    """The first layer (in execution order) of the given classes."""
+
+    def matches(self, net, index):
+        return index == next((i for i in range(len(net)) if Kind.matches(self, net, i)), None)
+
+    def __str__(self):
+        return f"first {super().__str__()}"
+
+
+class Last(Kind):
+    """The last layer (in execution order) of the given classes."""
+
+    def matches(self, net, index):
+        return index == next((i for i in reversed(range(len(net))) if Kind.matches(self, net, i)), None)
+
+    def __str__(self):
+        return f"last {super().__str__()}"
+
+
+class Name(Selector):
+    """Layers with the given names."""
+
+    def __init__(self, *names):
+        self.names = names
+
+    def matches(self, net, index):
+        return net.nodes[index].name in self.names
+
+    def __str__(self):
+        return "name in " + ", ".join(self.names)
+
+
+class Index(Selector):
+    """Layers at the given indices (ints or ranges)."""
+
+    def __init__(self, *indices):
+        self.indices = {i for item in indices for i in (item if isinstance(item, range) else [item])}
+
+    def matches(self, net, index):
+        return index in self.indices
+
+    def __str__(self):
+        return f"index in {sorted(self.indices)}"
+
+
+class TutorialIndex(Selector):
+    """Layers whose index in the tutorial's VGG16 list lies in ``[low, high]``.
+
+    The tutorial's list is ``features`` followed by the classifier turned into convolutions; it has no
+    adaptive average pool and no flatten, so those are not counted.
+    """
+
+    skipped = (AdaptiveAvgPool2d, Flatten)
+
+    def __init__(self, low, high):
+        self.low, self.high = low, high
+
+    def matches(self, net, index):
+        if isinstance(net.nodes[index].layer, self.skipped):
+            return False
+        position = sum(not isinstance(node.layer, self.skipped) for node in net.nodes[:index])
+        return self.low <= position <= self.high
+
+    def __str__(self):
+        return f"tutorial index {self.low}..{self.high}"
+
+
+class Both(Selector):
+    """Layers matched by both selectors."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def matches(self, net, index):
+        return self.first.matches(net, index) and self.second.matches(net, index)
+
+    def __str__(self):
+        return f"{self.first} & {self.second}"
+
+
+# -- composites -----------------------------------------------------------------------------------------------
+
+class Composite:
+    """An ordered list of ``(selector, rule)`` entries; the first match wins.
+
+    Parameters
+    ----------
+    entries : list of (Selector, Rule)
+    name : str
+    fold_batchnorm : bool
+        Merge BatchNorm2d into the layer before it before explaining (Zennit's canonizer).
+    """
+
+    def __init__(self, entries, name="custom", fold_batchnorm=True):
+        self.entries = list(entries)
+        self.name = name
+        self.fold_batchnorm = fold_batchnorm
+
+    def rules(self, net):
+        """The rule of every layer of ``net``, in order.
+
+        Raises
+        ------
+        ValueError
+            If a layer matches no entry, or its entry's rule does not apply to that kind of layer.
+        """
+        rules = []
+        for i, node in enumerate(net.nodes):
+            rule = next((rule for selector, rule in self.entries if selector.matches(net, i)), None)
+            where = f"layer {i} ({node.name!r}, {node.layer!r})"
+            if rule is None:
+                raise ValueError(
+                    f"{where} matches no entry of composite {self.name!r}; its entries select: "
+                    + "; ".join(str(selector) for selector, _ in self.entries)
+                )
+            if not isinstance(node.layer, rule.layer_types):
+                kinds = ", ".join(t.__name__ for t in rule.layer_types)
+                raise ValueError(f"composite {self.name!r} gives {where} the rule {rule}, which applies to {kinds}")
+            rules.append(rule)
+        return rules
+
+    def describe(self, net):
+        """A table of the rule each layer of ``net`` gets."""
+        rows = [f"{i:>4}  {n.name:<20} {n.layer!r:<48} {rule}" for i, (n, rule) in
+                enumerate(zip(net.nodes, self.rules(net)))]
+        return "\n".join([f"composite {self.name!r}", f"{'idx':>4}  {'name':<20} {'layer':<48} rule"] + rows)
+
+
+def base(stabilizer, maxpool="winner"):
+    """The entries for layers without parameters, shared by every built-in composite."""
+    return [
+        (Kind(ReLU, Dropout, BatchNorm2d, Flatten, ZeroPad2d), Pass()),
+        (Kind(AvgPool2d, AdaptiveAvgPool2d), Norm(stabilizer)),
+        (Kind(Add), ProportionalSplit(stabilizer)),
+        (Kind(MaxPool2d), maxpool_rule(maxpool, stabilizer)),
+    ]
+
+
+def maxpool_rule(maxpool, stabilizer):
+    """``"winner"``: winner-take-all (ties split); ``"average"``: the tutorial's average-pool treatment."""
+    if maxpool == "winner":
+        return WinnerTakeAll()
+    if maxpool == "average":
+        return AverageMaxPool(stabilizer)
+    raise ValueError(f"maxpool must be 'winner' or 'average', got {maxpool!r}")
+
+
+COMPOSITES = {}
+
+
+def register(factory):
+    """Register a composite factory under its function name."""
+    COMPOSITES[factory.__name__] = factory
+    return factory
+
+
+# -- Zennit's composites ----------------------------------------------------------------------------------------
+
+@register
+def epsilon_gamma_box(low, high, epsilon=None, gamma=0.25, stabilizer=None, zero_bias=False, maxpool="winner",
+                      convention="zennit"):
+    """zB on the first Conv2d, gamma on the other Conv2d, epsilon on Dense (Zennit ``EpsilonGammaBox``)."""
+    c = conventions.get(convention)
+    stab = c.stabilizer(stabilizer)
+    return Composite([
+        (First(Conv2d), ZBox(low, high, stab)),
+        (Kind(Conv2d), c.gamma(gamma, stab, zero_bias)),
+        (Kind(Dense), Epsilon(c.epsilon(epsilon), zero_bias)),
+        *base(stab, maxpool),
+    ], "epsilon_gamma_box")
+
+
+@register
+def epsilon_plus(epsilon=None, stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
+    """z-plus on Conv2d, epsilon on Dense (Zennit ``EpsilonPlus``)."""
+    c = conventions.get(convention)
+    stab = c.stabilizer(stabilizer)
+    return Composite([
+        (Kind(Conv2d), ZPlus(stab, zero_bias)),
+        (Kind(Dense), Epsilon(c.epsilon(epsilon), zero_bias)),
+        *base(stab, maxpool),
+    ], "epsilon_plus")
+
+
+@register
+def epsilon_plus_flat(epsilon=None, stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
+    """Flat on the first Conv2d or Dense, then as :func:`epsilon_plus` (Zennit ``EpsilonPlusFlat``)."""
+    stab = conventions.get(convention).stabilizer(stabilizer)
+    plus = epsilon_plus(epsilon, stabilizer, zero_bias, maxpool, convention)
+    return Composite([(First(*WEIGHTED), Flat(stab))] + plus.entries, "epsilon_plus_flat")
+
+
+@register
+def epsilon_alpha2_beta1(epsilon=None, stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
+    """Alpha2-beta1 on Conv2d, epsilon on Dense (Zennit ``EpsilonAlpha2Beta1``)."""
+    c = conventions.get(convention)
+    stab = c.stabilizer(stabilizer)
+    return Composite([
+        (Kind(Conv2d), AlphaBeta(2.0, 1.0, stab, zero_bias)),
+        (Kind(Dense), Epsilon(c.epsilon(epsilon), zero_bias)),
+        *base(stab, maxpool),
+    ], "epsilon_alpha2_beta1")
+
+
+@register
+def epsilon_alpha2_beta1_flat(epsilon=None, stabilizer=None, zero_bias=False, maxpool="winner",
+                              convention="zennit"):
+    """Flat on the first Conv2d or Dense, then as :func:`epsilon_alpha2_beta1` (Zennit ``EpsilonAlpha2Beta1Flat``)."""
+    stab = conventions.get(convention).stabilizer(stabilizer)
+    ab = epsilon_alpha2_beta1(epsilon, stabilizer, zero_bias, maxpool, convention)
+    return Composite([(First(*WEIGHTED), Flat(stab))] + ab.entries, "epsilon_alpha2_beta1_flat")
+
+
+# -- one rule on every Dense and Conv2d -------------------------------------------------------------------------
+
+def _single(name, rule, stab, maxpool):
+    return Composite([(Kind(*WEIGHTED), rule), *base(stab, maxpool)], name)
+
+
+@register
+def lrp0(stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
+    """LRP-0 on every Dense and Conv2d."""
+    stab = conventions.get(convention).stabilizer(stabilizer)
+    return _single("lrp0", LRP0(stab, zero_bias), stab, maxpool)
+
+
+@register
+def epsilon(epsilon=None, stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
+    """LRP-epsilon on every Dense and Conv2d."""
+    c = conventions.get(convention)
+    return _single("epsilon", Epsilon(c.epsilon(epsilon), zero_bias), c.stabilizer(stabilizer), maxpool)
+
+
+@register
+def gamma(gamma=0.25, stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
+    """LRP-gamma (the convention's) on every Dense and Conv2d."""
+    c = conventions.get(convention)
+    return _single("gamma", c.gamma(gamma, stabilizer, zero_bias), c.stabilizer(stabilizer), maxpool)
+
+
+@register
+def zplus(stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
+    """z-plus on every Dense and Conv2d."""
+    stab = conventions.get(convention).stabilizer(stabilizer)
+    return _single("zplus", ZPlus(stab, zero_bias), stab, maxpool)
+
+
+@register
+def alpha_beta(alpha=2.0, beta=1.0, stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
+    """Alpha-beta on every Dense and Conv2d."""
+    stab = conventions.get(convention).stabilizer(stabilizer)
+    return _single("alpha_beta", AlphaBeta(alpha, beta, stab, zero_bias), stab, maxpool)
+
+
+@register
+def flat(stabilizer=None, maxpool="winner", convention="zennit"):
+    """The flat rule on every Dense and Conv2d."""
+    stab = conventions.get(convention).stabilizer(stabilizer)
+    return _single("flat", Flat(stab), stab, maxpool)
+
+
+@register
+def wsquare(stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
+    """The w-square rule on every Dense and Conv2d."""
+    stab = conventions.get(convention).stabilizer(stabilizer)
+    return _single("wsquare", WSquare(stab, zero_bias), stab, maxpool)
+
+
+# -- the tutorial, quirks included ------------------------------------------------------------------------------
+
+@register
+def tutorial_mnist(low, high, epsilon=0.1, gamma=0.1, maxpool="average"):
+    """The tutorial's MNIST rules (`montavon_and_toolbox.md` §1.2), in the tutorial convention.
+
+    zB on the first weighted layer (the tutorial leaves its bias out; here it cancels), LRP-epsilon with
+    ``epsilon * rms(z over the batch) + 1e-9`` on the last one (the tutorial's text says LRP-0, its code
+    gives the top layer epsilon), the original gamma with rho on the bias on every layer between, ``+1e-9``
+    everywhere. Start it from the logit (the tutorial's ``A[L] * onehot(T)``).
+    """
+    c = conventions.TUTORIAL
+    stab = c.stabilizer()
+    return Composite([
+        (First(*WEIGHTED), ZBox(low, high, stab)),
+        (Last(*WEIGHTED), Epsilon(c.epsilon(epsilon))),
+        (Kind(*WEIGHTED), c.gamma(gamma, stab)),
+        *base(stab, maxpool),
+    ], "tutorial_mnist")
+
+
+@register
+def tutorial_vgg16(low, high, epsilon=0.25, gamma=0.25, maxpool="average"):
+    """The tutorial's VGG16 rules by layer index l (`montavon_and_toolbox.md` §1.3), in the tutorial convention.
+
+    l counts the tutorial's list: ``features`` (0-30), then the classifier as convolutions (31-37). l = 0:
+    zB; 1 <= l <= 16: the original gamma (0.25) on convolutions, pools as average pools, ``+1e-9``;
+    17 <= l <= 30: epsilon ``0.25 * rms(z) + 1e-9`` on convolutions and pools; l >= 31: LRP-0 (``+1e-9``).
+    The adaptive average pool, absent from the tutorial, passes relevance through (it is the identity for
+    224x224 inputs).
+    """
+    c = conventions.TUTORIAL
+    stab, eps = c.stabilizer(), c.epsilon(epsilon)
+    pool = maxpool_rule(maxpool, stab)
+    pool_eps = maxpool_rule(maxpool, eps)
+    lower, middle, upper = TutorialIndex(1, 16), TutorialIndex(17, 30), TutorialIndex(31, 10 ** 9)
+    return Composite([
+        (First(*WEIGHTED), ZBox(low, high, stab)),
+        (Kind(Conv2d) & lower, c.gamma(gamma, stab)),
+        (Kind(MaxPool2d) & lower, pool),
+        (Kind(Conv2d) & middle, Epsilon(eps)),
+        (Kind(MaxPool2d) & middle, pool_eps),
+        (Kind(*WEIGHTED) & upper, LRP0(stab)),
+        (Kind(ReLU, Dropout, Flatten, AdaptiveAvgPool2d), Pass()),
+    ], "tutorial_vgg16")
+
+
+# -- lookup -----------------------------------------------------------------------------------------------------
+
+def get(composite, net=None, **params):
+    """A :class:`Composite` by name with its parameters (or a Composite as given).
+
+    Where a composite takes the input bounds ``low``/``high`` and they are not given, they come from the
+    network's recorded input range (``net.input_bounds``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, an unknown parameter or a missing one.
+    """
+    if isinstance(composite, Composite):
+        if params:
+            raise ValueError(f"parameters {sorted(params)} only apply to composites given by name")
+        return composite
+    if composite not in COMPOSITES:
+        raise ValueError(f"unknown composite {composite!r}: expected one of {sorted(COMPOSITES)}")
+    accepted = inspect.signature(COMPOSITES[composite]).parameters
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(f"composite {composite!r} takes {list(accepted)}; got unknown parameter(s) {unknown}")
+    bounds = net.input_bounds if net is not None else None
+    if bounds is not None and "low" in accepted:
+        params = {"low": bounds[0], "high": bounds[1], **params}
+    missing = [n for n, p in accepted.items() if p.default is inspect.Parameter.empty and n not in params]
+    if missing:
+        raise ValueError(
+            f"composite {composite!r} needs {', '.join(missing)} (the valid input range, for the zB rule); "
+            "the network records none: pass them, e.g. low=-1.0, high=1.0"
+        )
+    return COMPOSITES[composite](**params)

@@ -1,0 +1,84 @@
+"""Conventions: what the numbers given to a composite mean, named after the implementation they reproduce.
+
+=================  ==========================================  ===============================================
+                   ``zennit`` (default; Zennit 1.0)            ``tutorial`` (the Montavon LRP tutorial)
+=================  ==========================================  ===============================================
+stabilizer         ``z + 1e-6 sign(z)``, ``sign(0) = +1``      ``z + 1e-9``, whatever the sign of z
+epsilon            ``z + epsilon sign(z)``, default 1e-6       ``z + epsilon * rms(z) + 1e-9``, the RMS over
+                                                               the whole batch tensor; default 0.25
+gamma              generalized: two output branches, inputs    original: ``rho(w) = w + gamma w+`` on weights
+                   split by sign (:class:`~lrpref.rules.Gamma`)  and bias, one formula for every output
+bias               in every denominator (b+ in z-plus, b+/b-   in every denominator, through rho
+                   in alpha-beta and gamma, cancelled in zB)
+statistics         per sample (nothing shared across a batch)  RMS over the whole batch
+=================  ==========================================  ===============================================
+
+Sources: `peer_libraries.md` §1.2-1.6 and (b) for Zennit, `montavon_and_toolbox.md` §1.2-1.4 for the tutorial.
+"""
+from dataclasses import dataclass
+
+from .rules import Gamma, OriginalGamma
+from .stabilizer import Stabilizer
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How numeric rule parameters become rules.
+
+    Attributes
+    ----------
+    name : str
+    stabilizer_default : float
+        The stabilizer of every rule but epsilon, when none is given.
+    epsilon_default : float
+    sign_aware : bool
+        Stabilizers add ``sign(z) * e`` (else ``+e``).
+    epsilon_relative : {None, "batch", "sample"}
+        Epsilon is absolute or relative to the RMS of z.
+    epsilon_offset : float
+        Constant added to the epsilon rule's denominator besides epsilon.
+    generalized_gamma : bool
+        Gamma is Zennit's generalized rule (else the tutorial's original one).
+    """
+
+    name: str
+    stabilizer_default: float
+    epsilon_default: float
+    sign_aware: bool
+    epsilon_relative: str
+    epsilon_offset: float
+    generalized_gamma: bool
+
+    def stabilizer(self, value=None):
+        """The stabilizer for ``value`` (``None``: the default); a :class:`Stabilizer` is kept as given."""
+        if isinstance(value, Stabilizer):
+            return value
+        value = self.stabilizer_default if value is None else value
+        return Stabilizer(value, sign_aware=self.sign_aware)
+
+    def epsilon(self, value=None):
+        """The epsilon rule's increment for ``value`` (``None``: the default)."""
+        if isinstance(value, Stabilizer):
+            return value
+        value = self.epsilon_default if value is None else value
+        return Stabilizer(value, self.sign_aware, self.epsilon_relative, self.epsilon_offset)
+
+    def gamma(self, gamma, stabilizer=None, zero_bias=False):
+        """The gamma rule of this convention."""
+        rule = Gamma if self.generalized_gamma else OriginalGamma
+        return rule(gamma=gamma, stabilizer=self.stabilizer(stabilizer), zero_bias=zero_bias)
+
+
+ZENNIT = Convention("zennit", 1e-6, 1e-6, True, None, 0.0, True)
+TUTORIAL = Convention("tutorial", 1e-9, 0.25, False, "batch", 1e-9, False)
+CONVENTIONS = {c.name: c for c in (ZENNIT, TUTORIAL)}
+
+
+def get(convention):
+    """A :class:`Convention` by name (or as given)."""
+    if isinstance(convention, Convention):
+        return convention
+    try:
+        return CONVENTIONS[convention]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown convention {convention!r}: expected one of {sorted(CONVENTIONS)}") from None

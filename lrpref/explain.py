@@ -1,0 +1,217 @@
+"""The LRP loop: run the network forward, choose the output relevance, hand it down layer by layer."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import composites
+from .backend import array_module, asarray, to_host
+from .network import INPUT, fold_batchnorm
+
+INITS = ("logit", "one", "softmax")
+
+
+@dataclass
+class Explanation:
+    """The result of :func:`explain`.
+
+    Attributes
+    ----------
+    relevance : array
+        Relevance of the input, the same shape as ``x``.
+    layers : list
+        For every layer, in network order, the relevance of the tensor it reads (a tuple for Add). The
+        relevance of a tensor read by several layers is the sum of what each hands back.
+    output : array
+        The network output (logits).
+    init : array
+        The output relevance the explanation started from.
+    target : array or None
+        The explained class of every sample (``None`` where ``init`` was given as an array).
+    names : list of str
+        The layer names.
+    rules : list
+        The rule of every layer.
+    """
+
+    relevance: object
+    layers: list
+    output: object
+    init: object
+    target: object
+    names: list
+    rules: list
+    _sums: list
+
+    def conservation(self):
+        """The :class:`ConservationReport`: relevance sums at every layer and what bias and stabilizer kept."""
+        return ConservationReport(self)
+
+
+def explain(net, x, target=None, composite="epsilon_gamma_box", init="logit", convention=None, **rule_params):
+    """Explain the network's output for a batch ``x`` with LRP.
+
+    Parameters
+    ----------
+    net : Network
+    x : array of shape (N, *net.input_shape)
+        Converted to the network's backend and dtype.
+    target : int, array of N ints, or None
+        The class to explain, one for all samples or one per sample; ``None``: the predicted class.
+        Must be ``None`` when ``init`` is an array.
+    composite : str or Composite
+        A name from :data:`lrpref.composites.COMPOSITES` or a :class:`~lrpref.composites.Composite`.
+    init : {"logit", "one", "softmax"} or array
+        The output relevance: the target's logit (the tutorial, Zennit's example scripts), 1 at the target
+        (Zennit's README), the target's softmax probability, or an explicit array of the output's shape
+        (or of one sample's output shape), e.g. for contrastive methods.
+    convention : str or None
+        What numeric rule parameters mean: ``"zennit"`` (``None``, the default) or ``"tutorial"``; see
+        :mod:`lrpref.conventions`. The ``tutorial_*`` composites fix their own and do not take it.
+    **rule_params
+        Parameters of the composite, with Zennit's names: ``epsilon``, ``gamma``, ``alpha``, ``beta``,
+        ``low``, ``high``, ``stabilizer``, ``zero_bias``, ``maxpool``.
+
+    Returns
+    -------
+    Explanation
+    """
+    if convention is not None:
+        rule_params["convention"] = convention
+    chosen = composites.get(composite, net=net, **rule_params)
+    model = fold_batchnorm(net) if chosen.fold_batchnorm else net
+    rules = chosen.rules(model)
+
+    acts = model.activations(x)
+    output = acts[model.nodes[-1].name]
+    R_out, target = initial_relevance(output, target, init)
+
+    relevance = {model.nodes[-1].name: R_out}   # relevance of every tensor, by the name of the node producing it
+    sums = [None] * len(model)
+    xp = model.xp
+    for i in reversed(range(len(model))):
+        node, rule = model.nodes[i], rules[i]
+        R = relevance[node.name] if node.name in relevance else xp.zeros_like(acts[node.name])
+        a = tuple(acts[name] for name in node.inputs)
+        R_in, R_bias = rule.relprop(node.layer, a if len(a) > 1 else a[0], R)
+        R_in = R_in if len(a) > 1 else (R_in,)
+        for name, r in zip(node.inputs, R_in):
+            relevance[name] = relevance[name] + r if name in relevance else r
+        sums[i] = (_sample_sum(R), sum(_sample_sum(r) for r in R_in), R_bias)
+
+    layers = [_tensor(relevance, node.inputs, xp, acts) for node in model.nodes]
+    _check_finite(layers, model)
+    return Explanation(relevance[INPUT], layers, output, R_out, target, model.names, rules, sums)
+
+
+def _sample_sum(R):
+    return R.reshape(R.shape[0], -1).sum(axis=1)
+
+
+def _tensor(relevance, names, xp, acts):
+    values = tuple(relevance[n] if n in relevance else xp.zeros_like(acts[n]) for n in names)
+    return values if len(values) > 1 else values[0]
+
+
+def _check_finite(layers, model):
+    """Relevance never silently holds NaN: name the first layer (from the output) where it appears."""
+    xp = model.xp
+    for i in reversed(range(len(model))):
+        values = layers[i] if isinstance(layers[i], tuple) else (layers[i],)
+        if not all(bool(xp.isfinite(v).all()) for v in values):
+            raise FloatingPointError(
+                f"relevance became NaN or Inf at the input of layer {i} ({model.nodes[i].name!r}); "
+                "a denominator was zero: use a stabilizer or epsilon > 0"
+            )
+
+
+def initial_relevance(output, target=None, init="logit"):
+    """The output relevance and the target of every sample.
+
+    Parameters
+    ----------
+    output : array of shape (N, C) or (N, C, 1, 1)
+        The network output.
+    target, init
+        As in :func:`explain`.
+
+    Returns
+    -------
+    R : array of the output's shape
+    target : array of N ints, or None for an explicit ``init`` array
+    """
+    xp = array_module(output)
+    n, classes = output.shape[:2]
+    if not isinstance(init, str):
+        if target is not None:
+            raise ValueError("init was given as an array, which already chooses the output relevance: pass target=None")
+        R = asarray(init, xp, output.dtype)
+        if R.shape == output.shape[1:]:
+            R = xp.broadcast_to(R, output.shape).copy()
+        if R.shape != output.shape:
+            raise ValueError(f"init array must have the output's shape {tuple(output.shape)} or "
+                             f"{tuple(output.shape[1:])}, got {tuple(R.shape)}")
+        if not bool(xp.isfinite(R).all()):
+            raise ValueError("the init array contains NaN or Inf values")
+        return R, None
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}: expected one of {INITS} or an array")
+    target = _targets(target, output)
+    onehot = xp.zeros(output.shape, dtype=output.dtype)
+    onehot[xp.arange(n), asarray(target, xp)] = 1
+    scores = output.reshape(n, classes)
+    if init == "one":
+        return onehot, target
+    if init == "softmax":
+        p = xp.exp(scores - scores.max(axis=1, keepdims=True))
+        scores = p / p.sum(axis=1, keepdims=True)
+    return onehot * scores.reshape(output.shape), target
+
+
+def _targets(target, output):
+    """``target`` as N class indices (``None``: the predicted class), checked against the output."""
+    n, classes = output.shape[:2]
+    if target is None:
+        return to_host(output.reshape(n, classes).argmax(axis=1))
+    t = np.asarray(to_host(target) if hasattr(target, "shape") else target)
+    if t.dtype.kind not in "iu" or t.ndim > 1 or (t.ndim == 1 and t.shape[0] != n):
+        raise ValueError(f"target must be a class index or one per sample ({n} integers), got {target!r}")
+    if ((t < 0) | (t >= classes)).any():
+        raise ValueError(f"target {target!r} is out of range: the network has {classes} classes (0..{classes - 1})")
+    return np.broadcast_to(t, (n,)).copy()
+
+
+class ConservationReport:
+    """Relevance sums per layer and sample, and where the difference went.
+
+    For layer i: ``out`` is the relevance of its output, ``into`` what it hands to its input(s), and
+    ``out - into = bias + stabilizer``: ``bias`` is what the rule's bias neuron kept, ``stabilizer`` the
+    rest (the stabilizer's or epsilon's share, or relevance a rule does not pass on).
+    Arrays have one entry per layer (rows) and sample (columns).
+    """
+
+    def __init__(self, explanation):
+        e = explanation
+        self.names = e.names
+        self.rules = [str(rule) for rule in e.rules]
+        n = e.output.shape[0]
+        self.out = np.stack([to_host(s[0]) for s in e._sums])
+        self.into = np.stack([to_host(s[1]) for s in e._sums])
+        self.bias = np.stack([np.zeros(n) if s[2] is None else to_host(s[2]) for s in e._sums])
+        self.stabilizer = self.out - self.into - self.bias
+        self.total_out = to_host(_sample_sum(e.init))
+        self.total_in = to_host(_sample_sum(e.relevance))
+
+    def table(self, sample=None):
+        """The report as text, for one sample or (``None``) summed over the batch."""
+        pick = (lambda a: a.sum(axis=-1)) if sample is None else (lambda a: a[..., sample])
+        out, into, bias, stab = pick(self.out), pick(self.into), pick(self.bias), pick(self.stabilizer)
+        head = f"{'idx':>4}  {'name':<16} {'sum R out':>14} {'sum R in':>14} {'bias':>12} {'stabilizer':>12}  rule"
+        rows = [f"{i:>4}  {name:<16} {o:>14.6g} {r:>14.6g} {b:>12.4g} {s:>12.4g}  {rule}"
+                for i, (name, o, r, b, s, rule) in enumerate(zip(self.names, out, into, bias, stab, self.rules))]
+        which = "summed over the batch" if sample is None else f"sample {sample}"
+        foot = (f"output relevance {pick(self.total_out):.6g} -> input relevance {pick(self.total_in):.6g} "
+                f"({which})")
+        return "\n".join([head] + rows + [foot])
+
+    def __str__(self):
+        return self.table()

@@ -1,0 +1,418 @@
+"""LRP rules: how one layer hands the relevance of its output down to its input(s).
+
+Every rule has ``relprop(layer, a, R) -> (R_in, R_bias)``:
+
+- ``a``: the layer's input from the forward pass (a tuple for :class:`~lrpref.layers.Add`);
+- ``R``: the relevance of the layer's output;
+- ``R_in``: the relevance of its input(s);
+- ``R_bias``: per sample, the relevance kept by the bias neuron (``None`` where there is none), for the
+  conservation report.
+
+Each rule is the four steps of the Montavon tutorial (`montavon_and_toolbox.md` §1.2)::
+
+    z = incr(forward with rho(w), rho(b))   # step 1
+    s = R / z                               # step 2
+    c = transpose(s) with rho(w)            # step 3
+    R_in = a * c                            # step 4
+
+Two families share their four lines:
+
+- :class:`ZRule`, the tutorial's general rule ``R_j = sum_k a_j rho(w_jk) / incr(sum_0,j a_j rho(w_jk)) R_k``
+  (the bias is the weight of a constant input 1), of which LRP-0, LRP-epsilon, the original LRP-gamma, flat,
+  w-square and Norm are choices of ``rho``, ``incr`` and the input;
+- :class:`SignSplitRule`, the rules that split inputs and weights by sign as Zennit 1.0 does
+  (`peer_libraries.md` §1.3 and (b)): z-plus, alpha-beta and the generalized gamma. Each is a list of
+  branches ``(w_pos, w_neg, b, R_branch)``: positive inputs meet ``w_pos``, negative inputs ``w_neg``.
+
+Notation: ``x+ = max(x, 0)``, ``x- = min(x, 0)``. Numbers given as ``stabilizer`` or ``epsilon`` are Zennit's
+sign-aware ``z + e * sign(z)``; see :mod:`lrpref.stabilizer` for the other conventions.
+"""
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from .backend import array_module, to_host
+from .layers import AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, \
+    ReLU, ZeroPad2d
+from .stabilizer import Stabilizer
+
+WEIGHTED = (Dense, Conv2d)
+POOLS = (AvgPool2d, AdaptiveAvgPool2d)
+
+
+def positive(x):
+    return array_module(x).maximum(x, 0)
+
+
+def negative(x):
+    return array_module(x).minimum(x, 0)
+
+
+class Rule:
+    """Base class of the rules. ``layer_types`` lists the layer classes a rule can be applied to."""
+
+    layer_types = ()
+
+    def __post_init__(self):
+        for name in ("stabilizer", "epsilon"):
+            if hasattr(self, name):
+                setattr(self, name, Stabilizer.ensure(getattr(self, name)))
+
+    def relprop(self, layer, a, R):
+        raise NotImplementedError
+
+    def bias(self, layer):
+        """The layer's bias, or ``None`` where the rule was asked to ignore it (Zennit's ``zero_params='bias'``)."""
+        return None if getattr(self, "zero_bias", False) else layer.bias
+
+    def __str__(self):
+        params = ", ".join(f"{f.name}={_show(getattr(self, f.name))}" for f in fields(self))
+        return f"{type(self).__name__}({params})"
+
+
+def _show(value):
+    shape = getattr(value, "shape", ())
+    return f"array{tuple(shape)}" if shape else str(value)
+
+
+def _check_number(value, what, low=0.0):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+        raise ValueError(f"{what} must be a number >= {low:g}, got {value!r}")
+    return float(value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The general rule of the tutorial: rho, incr and the input choose the rule.
+# ---------------------------------------------------------------------------------------------------------------
+
+class ZRule(Rule):
+    """``R_j = sum_k a_j rho(w_jk) / incr(sum_0,j a_j rho(w_jk)) R_k`` (tutorial §1.2; Montavon et al. 2019)."""
+
+    layer_types = WEIGHTED + POOLS
+
+    def rho(self, p):
+        """The weight transformation; the identity here."""
+        return p
+
+    def incr(self, z):
+        return self.stabilizer(z)
+
+    def activation(self, a):
+        """The input the rule sees: the activation itself, or ones for the flat and w-square rules."""
+        return a
+
+    def relprop(self, layer, a, R):
+        a = self.activation(a)
+        w, b = self.rho(layer.weight), self.bias(layer)
+        b = None if b is None else self.rho(b)
+        z = self.incr(layer.linear(a, w, b))          # step 1: z_k = incr(sum_j a_j rho(w_jk) + rho(b_k))
+        s = R / z                                     # step 2: s_k = R_k / z_k
+        c = layer.transpose(s, w, a.shape)            # step 3: c_j = sum_k rho(w_jk) s_k
+        return a * c, layer.bias_relevance(s, b)      # step 4: R_j = a_j c_j
+
+
+@dataclass
+class LRP0(ZRule):
+    """LRP-0: ``R_j = sum_k a_j w_jk / (z_k + stabilizer) R_k`` (Bach et al. 2015).
+
+    Conservative up to the stabilizer and the bias.
+    """
+
+    stabilizer: Stabilizer = 1e-6
+    zero_bias: bool = False
+
+
+@dataclass
+class Epsilon(ZRule):
+    """LRP-epsilon: ``R_j = sum_k a_j w_jk / (z_k + epsilon sign(z_k)) R_k`` (Bach et al. 2015; Zennit ``Epsilon``).
+
+    The epsilon term absorbs weak or contradictory relevance. In the tutorial convention it is
+    ``epsilon * rms(z) + 1e-9``, see :mod:`lrpref.stabilizer`.
+    """
+
+    epsilon: Stabilizer = 1e-6
+    zero_bias: bool = False
+
+    def incr(self, z):
+        return self.epsilon(z)
+
+
+@dataclass
+class Norm(ZRule):
+    """Proportional split through a layer without parameters (average pools): ``R_j = a_j / z_k * R_k * w_jk``.
+
+    The averaging weights cancel between numerator and denominator (Zennit ``Norm``).
+    """
+
+    layer_types = POOLS
+    stabilizer: Stabilizer = 1e-6
+
+
+@dataclass
+class OriginalGamma(ZRule):
+    """LRP-gamma as in the tutorial: ``rho(w) = w + gamma w+`` on weights *and* bias, one formula for every output.
+
+    Montavon et al. 2019; tutorial §1.2-1.3. Meant for non-negative inputs; for inputs of both signs and
+    negative outputs see the generalized :class:`Gamma`.
+    """
+
+    layer_types = WEIGHTED
+    gamma: float = 0.25
+    stabilizer: Stabilizer = 1e-6
+    zero_bias: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.gamma = _check_number(self.gamma, "gamma")
+
+    def rho(self, p):
+        return p + self.gamma * positive(p)
+
+
+@dataclass
+class Flat(ZRule):
+    """Flat rule: every weight 1, every input 1, no bias: ``R_j = sum_k 1 / z_k R_k`` with z_k the fan-in of k.
+
+    Lapuschkin et al. 2019; Zennit ``Flat`` (inputs inside zero padding do not count).
+    """
+
+    layer_types = WEIGHTED
+    stabilizer: Stabilizer = 1e-6
+    zero_bias = True
+
+    def rho(self, p):
+        return array_module(p).ones_like(p)
+
+    def activation(self, a):
+        return array_module(a).ones_like(a)
+
+
+@dataclass
+class WSquare(ZRule):
+    """w-square rule: ``R_j = sum_k w_jk^2 / (sum_j w_jk^2 + b_k^2) R_k`` (Montavon et al. 2017; Zennit ``WSquare``)."""
+
+    layer_types = WEIGHTED
+    stabilizer: Stabilizer = 1e-6
+    zero_bias: bool = False
+
+    def rho(self, p):
+        return p * p
+
+    def activation(self, a):
+        return array_module(a).ones_like(a)
+
+
+@dataclass
+class AverageMaxPool(Norm):
+    """Max pooling treated as average pooling of the same windows in the backward pass (tutorial §1.3).
+
+    The forward pass keeps the maxima; relevance is split in proportion to every input of the window.
+    """
+
+    layer_types = (MaxPool2d,)
+
+    def relprop(self, layer, a, R):
+        return super().relprop(layer.as_average(), a, R)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rules that split inputs and weights by sign (Zennit 1.0).
+# ---------------------------------------------------------------------------------------------------------------
+
+class SignSplitRule(Rule):
+    """Base of z-plus, alpha-beta and the generalized gamma.
+
+    A rule is a list of branches ``(w_pos, w_neg, b, R_branch)``. In each branch positive inputs ``a+`` meet
+    ``w_pos`` and negative inputs ``a-`` meet ``w_neg``, the branch has its own bias and its own share of R.
+    """
+
+    layer_types = WEIGHTED
+
+    def branches(self, layer, a, R):
+        raise NotImplementedError
+
+    def relprop(self, layer, a, R):
+        a_pos, a_neg = positive(a), negative(a)
+        R_in, R_bias = 0.0, None
+        for w_pos, w_neg, b, R_branch in self.branches(layer, a, R):
+            z = self.stabilizer(layer.linear(a_pos, w_pos, b) + layer.linear(a_neg, w_neg))  # step 1
+            s = R_branch / z                                                                # step 2
+            c_pos = layer.transpose(s, w_pos, a.shape)                                      # step 3
+            c_neg = layer.transpose(s, w_neg, a.shape)
+            R_in = R_in + a_pos * c_pos + a_neg * c_neg                                     # step 4
+            R_bias = _add(R_bias, layer.bias_relevance(s, b))
+        return R_in, R_bias
+
+
+def _add(x, y):
+    """``x + y`` where ``None`` stands for "nothing"."""
+    return y if x is None else x if y is None else x + y
+
+
+def _part(p, sign):
+    return None if p is None else (positive(p) if sign > 0 else negative(p))
+
+
+@dataclass
+class AlphaBeta(SignSplitRule):
+    """Alpha-beta: ``R_j = sum_k (alpha z+_jk / z+_k - beta z-_jk / z-_k) R_k`` with ``alpha - beta = 1``.
+
+    ``z+_k = sum(a+ w+) + sum(a- w-) + b+`` and ``z-_k = sum(a+ w-) + sum(a- w+) + b-`` (Bach et al. 2015;
+    Zennit ``AlphaBeta``, the bias counted once per part). Both parts are computed for every output.
+    """
+
+    alpha: float = 2.0
+    beta: float = 1.0
+    stabilizer: Stabilizer = 1e-6
+    zero_bias: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.alpha, self.beta = _check_number(self.alpha, "alpha"), _check_number(self.beta, "beta")
+        if abs(self.alpha - self.beta - 1.0) > 1e-12:
+            raise ValueError(f"alpha - beta must equal 1, got alpha={self.alpha:g}, beta={self.beta:g}")
+
+    def branches(self, layer, a, R):
+        w, b = layer.weight, self.bias(layer)
+        w_pos, w_neg = positive(w), negative(w)
+        parts = [(w_pos, w_neg, _part(b, +1), self.alpha * R)]
+        if self.beta:
+            parts.append((w_neg, w_pos, _part(b, -1), -self.beta * R))
+        return parts
+
+
+@dataclass
+class ZPlus(AlphaBeta):
+    """z-plus: alpha-beta with ``alpha=1, beta=0``: ``R_j = sum_k z+_jk / z+_k R_k`` (Montavon et al. 2017; Zennit ``ZPlus``)."""
+
+    alpha: float = field(default=1.0, init=False)
+    beta: float = field(default=0.0, init=False)
+
+
+@dataclass
+class Gamma(SignSplitRule):
+    """Generalized LRP-gamma (Zennit ``Gamma``; Andeol et al. 2021).
+
+    With ``P = w + gamma w+`` and ``N = w + gamma w-`` (and the bias transformed alike), outputs with ``z > 0``
+    use ``d+ = P a+ + N a- + (b + gamma b+)``, outputs with ``z < 0`` use ``d- = N a+ + P a- + (b + gamma b-)``,
+    outputs with ``z = 0`` get nothing; ``z`` is the layer's unmodified output. For ``a >= 0`` and ``z > 0``
+    this is the tutorial's :class:`OriginalGamma`.
+    """
+
+    gamma: float = 0.25
+    stabilizer: Stabilizer = 1e-6
+    zero_bias: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.gamma = _check_number(self.gamma, "gamma")
+
+    def branches(self, layer, a, R):
+        w, b = layer.weight, self.bias(layer)
+        z = layer.linear(a, w, layer.bias)
+        up, down = w + self.gamma * positive(w), w + self.gamma * negative(w)
+        b_up = None if b is None else b + self.gamma * positive(b)
+        b_down = None if b is None else b + self.gamma * negative(b)
+        return [(up, down, b_up, (z > 0) * R), (down, up, b_down, (z < 0) * R)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The input-layer box rule, pass-through, max pooling and residual additions.
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class ZBox(Rule):
+    """zB (box) rule for inputs bounded by ``low <= x <= high`` (Montavon et al. 2017; tutorial §1.2).
+
+    ``R_i = sum_j (x_i w_ij - l_i w+_ij - h_i w-_ij) / z_j R_j`` with ``z_j`` the sum over i of the numerator.
+    The bias cancels (``b - b+ - b- = 0``) and is left out. ``low``/``high``: scalars, per channel ``(C,)``,
+    per pixel ``(C, H, W)`` or per sample ``(N, C, H, W)`` (for a Dense layer: scalars or ``(D,)``).
+    """
+
+    layer_types = WEIGHTED
+    low: object = None
+    high: object = None
+    stabilizer: Stabilizer = 1e-6
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.low is None or self.high is None:
+            raise ValueError("the zB rule needs the input bounds low and high")
+        try:
+            low, high = np.broadcast_arrays(to_host(self.low), to_host(self.high))
+        except ValueError:
+            raise ValueError(f"zB bounds low={_show(self.low)} and high={_show(self.high)} have incompatible shapes") from None
+        if (low > high).any():
+            raise ValueError(f"zB bounds need low <= high, got low={_show(self.low)}, high={_show(self.high)}")
+
+    def bound(self, value, a):
+        """``value`` broadcast to the shape of ``a`` (per channel for a 1-axis bound on images)."""
+        xp = array_module(a)
+        bound = xp.asarray(value, dtype=a.dtype)
+        if bound.ndim == 1 and a.ndim == 4:
+            bound = bound.reshape(1, -1, 1, 1)
+        try:
+            return xp.broadcast_to(bound, a.shape)
+        except ValueError:
+            raise ValueError(
+                f"zB bound of shape {tuple(bound.shape)} does not fit an input of shape {tuple(a.shape)}: "
+                "expected a scalar, one value per channel, per pixel (C, H, W) or per sample"
+            ) from None
+
+    def relprop(self, layer, a, R):
+        low, high = self.bound(self.low, a), self.bound(self.high, a)
+        w = layer.weight
+        w_pos, w_neg = positive(w), negative(w)
+        z = self.stabilizer(layer.linear(a, w) - layer.linear(low, w_pos) - layer.linear(high, w_neg))  # step 1
+        s = R / z                                                                                         # step 2
+        c, c_pos, c_neg = (layer.transpose(s, v, a.shape) for v in (w, w_pos, w_neg))                    # step 3
+        return a * c - low * c_pos - high * c_neg, None                                                   # step 4
+
+
+@dataclass
+class Pass(Rule):
+    """Relevance passes through unchanged (ReLU, Dropout, BatchNorm2d, Flatten, ZeroPad2d; Zennit ``Pass``).
+
+    Layers that move values (Flatten, ZeroPad2d) hand each relevance back to where the value came from.
+    """
+
+    layer_types = (ReLU, Dropout, BatchNorm2d, Flatten, ZeroPad2d, AdaptiveAvgPool2d)
+
+    def relprop(self, layer, a, R):
+        return layer.pass_back(R, a.shape), None
+
+
+@dataclass
+class WinnerTakeAll(Rule):
+    """Max pooling: all relevance of a window goes to its maximum; tied maxima share it equally.
+
+    As a four-step rule the weights are 1 on the maxima and 0 elsewhere, and the input is 1. Zennit and
+    PyTorch's gradient send it to one arg-max instead; the two differ only on ties.
+    """
+
+    layer_types = (MaxPool2d,)
+
+    def relprop(self, layer, a, R):
+        y = layer.forward(a)
+        z = layer.count_maxima(a, y)            # step 1: z_j = number of inputs attaining the maximum of window j
+        s = R / z                               # step 2
+        c = layer.transpose_maxima(s, a, y)     # step 3: c_i = sum_j [a_i = y_j] s_j
+        return c, None                          # step 4: R_i = 1 * c_i
+
+
+@dataclass
+class ProportionalSplit(Rule):
+    """Residual addition ``y = h_main + h_skip``: ``R_main = h_main R / z``, ``R_skip = h_skip R / z``.
+
+    ``z = incr(h_main + h_skip)``, signed: Zennit's ``Sum`` module with the ``Norm`` rule (its ResNet canonizer).
+    """
+
+    layer_types = (Add,)
+    stabilizer: Stabilizer = 1e-6
+
+    def relprop(self, layer, a, R):
+        main, skip = a
+        z = self.stabilizer(layer.forward(main, skip))   # step 1: z = h_main + h_skip
+        s = R / z                                        # step 2
+        c = s                                            # step 3: the transpose of a sum hands s to each summand
+        return (main * c, skip * c), None                # step 4

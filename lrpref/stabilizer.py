@@ -1,0 +1,83 @@
+"""The stabilizer: ``incr(z)``, which makes an LRP denominator safe to divide by.
+
+Libraries disagree on it, so lrpref names every choice::
+
+    incr(z) = z + direction(z) * (epsilon * scale(z) + offset)
+
+- ``direction(z) = sign(z)`` with ``sign(0) = +1`` when ``sign_aware`` (Zennit, the LRP Toolbox, Captum),
+  else ``+1`` (the Montavon tutorial's ``z + 1e-9``);
+- ``scale(z) = 1`` (``relative=None``), the root mean square of z over the whole batch tensor
+  (``relative="batch"``, the tutorial's ``epsilon * std``), or over each sample (``relative="sample"``,
+  Zennit's ``norm_scale``);
+- ``offset``: a constant added after the epsilon term (the tutorial's ``+ 1e-9`` in its LRP-epsilon layers).
+
+All arithmetic keeps the dtype of ``z``: constants are Python floats and RMS values are arrays of z's dtype.
+"""
+from dataclasses import dataclass
+
+from .backend import array_module
+
+RELATIVE = (None, "batch", "sample")
+
+
+@dataclass(frozen=True)
+class Stabilizer:
+    """``incr(z) = z + direction(z) * (epsilon * scale(z) + offset)``; see the module docstring.
+
+    Parameters
+    ----------
+    epsilon : float
+        Size of the increment (absolute, or relative to the RMS of z). Must be >= 0.
+    sign_aware : bool
+        Add in the direction of ``sign(z)`` (``sign(0) = +1``); otherwise always add.
+    relative : {None, "batch", "sample"}
+        Scale ``epsilon`` by the RMS of z over the whole batch tensor or per sample.
+    offset : float
+        Constant added after the epsilon term. Must be >= 0.
+    """
+
+    epsilon: float = 1e-6
+    sign_aware: bool = True
+    relative: str = None
+    offset: float = 0.0
+
+    def __post_init__(self):
+        if not (isinstance(self.epsilon, (int, float)) and self.epsilon >= 0):
+            raise ValueError(f"the stabilizer's epsilon must be a number >= 0, got {self.epsilon!r}")
+        if not (isinstance(self.offset, (int, float)) and self.offset >= 0):
+            raise ValueError(f"the stabilizer's offset must be a number >= 0, got {self.offset!r}")
+        if self.relative not in RELATIVE:
+            raise ValueError(f"relative must be one of {RELATIVE}, got {self.relative!r}")
+        object.__setattr__(self, "epsilon", float(self.epsilon))
+        object.__setattr__(self, "offset", float(self.offset))
+
+    @classmethod
+    def ensure(cls, value):
+        """A Stabilizer as given, or a number ``e`` as Zennit reads it: ``z + e * sign(z)``."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return cls(value)
+        raise TypeError(f"a stabilizer must be a number or a Stabilizer, got {value!r}")
+
+    def scale(self, z):
+        """The factor of ``epsilon``: 1, or the RMS of ``z`` over the batch or per sample."""
+        xp = array_module(z)
+        if self.relative is None:
+            return 1.0
+        if self.relative == "batch":
+            return xp.sqrt(xp.mean(z * z))
+        axes = tuple(range(1, z.ndim))
+        return xp.sqrt(xp.mean(z * z, axis=axes, keepdims=True))
+
+    def __call__(self, z):
+        increment = self.epsilon * self.scale(z) + self.offset
+        if not self.sign_aware:
+            return z + increment
+        return array_module(z).where(z >= 0, z + increment, z - increment)
+
+    def __str__(self):
+        term = f"{self.epsilon:g}" if self.relative is None else f"{self.epsilon:g}*rms_{self.relative}(z)"
+        if self.offset:
+            term = f"({term} + {self.offset:g})"
+        return f"z {'±' if self.sign_aware else '+'} {term}"

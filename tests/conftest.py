@@ -1,0 +1,24 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from lrpref import backend  # noqa: E402
+
+settings.register_profile("lrpref", deadline=None, max_examples=40, derandomize=True)
+settings.load_profile("lrpref")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0xDEADBEEF)
+
+
+@pytest.fixture(scope="session")
+def xp():
+    """The array module the suite runs on: NumPy, or CuPy under LRPREF_BACKEND=cupy."""
+    return backend.resolve(None)

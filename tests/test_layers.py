@@ -1,0 +1,121 @@
+"""Forward passes and copy maps against the naive matrices and index loops of tests/naive.py."""
+import numpy as np
+import pytest
+
+import naive
+from cases import CONV_GEOMETRIES, POOL_GEOMETRIES, batch, conv_case, dense_case, on, pool_cases, relative_error
+from lrpref import Sequential, backend, fold_batchnorm, layers
+
+TOL = 1e-12
+
+
+def flat(x):
+    return backend.to_host(x).reshape(x.shape[0], -1)
+
+
+@pytest.mark.parametrize("geometry", CONV_GEOMETRIES, ids=str)
+def test_conv_forward_equals_matrix(rng, xp, geometry):
+    case = conv_case(rng, geometry)
+    x = batch(rng, case.in_shape)
+    y = on(xp, case.layer).forward(xp.asarray(x))
+    assert y.shape == (3,) + case.out_shape
+    assert relative_error(flat(y), x.reshape(3, -1) @ case.M.T + case.b) < TOL
+
+
+def test_dense_forward(rng, xp):
+    case = dense_case(rng)
+    x = batch(rng, case.in_shape)
+    assert relative_error(on(xp, case.layer).forward(xp.asarray(x)), x @ case.M.T + case.b) < TOL
+
+
+@pytest.mark.parametrize("case", pool_cases(), ids=lambda c: c.id)
+def test_average_pools_equal_matrix(rng, xp, case):
+    x = batch(rng, case.in_shape)
+    y = case.layer.forward(xp.asarray(x))
+    assert y.shape == (3,) + case.out_shape
+    assert relative_error(flat(y), x.reshape(3, -1) @ case.M.T) < TOL
+
+
+@pytest.mark.parametrize("geometry", POOL_GEOMETRIES, ids=str)
+def test_maxpool_forward_and_ties(rng, xp, geometry):
+    kernel, stride, padding, hw = geometry
+    x = np.round(batch(rng, (2,) + hw), 1)          # rounding makes ties within windows
+    layer = layers.MaxPool2d(kernel, stride, padding)
+    y = layer.forward(xp.asarray(x))
+    for n in range(3):
+        expected, windows, out_shape = naive.maxpool_forward(x[n].ravel(), (2,) + hw, kernel, stride, padding)
+        assert y.shape[1:] == out_shape
+        assert np.array_equal(flat(y)[n], expected)
+        counts = [sum(x[n].ravel()[m] == x[n].ravel()[m].max()) for m in windows]
+        assert np.array_equal(flat(layer.count_maxima(xp.asarray(x), y))[n], counts)
+
+
+def test_flatten_and_zeropad_pass_back_relevance_where_values_came_from(rng, xp):
+    x = xp.asarray(batch(rng, (2, 4, 5)))
+    pad = layers.ZeroPad2d((1, 0, 2, 1))
+    y = pad.forward(x)
+    assert y.shape == (3, 2, 5, 8)
+    assert np.array_equal(backend.to_host(y[:, :, 1:, 2:7]), backend.to_host(x))
+    assert np.array_equal(backend.to_host(pad.pass_back(y, x.shape)), backend.to_host(x))
+    f = layers.Flatten()
+    assert np.array_equal(backend.to_host(f.pass_back(f.forward(x), x.shape)), backend.to_host(x))
+
+
+def test_batchnorm_forward_formula(rng, xp):
+    w, b, mean, var = rng.uniform(0.5, 2, 4), rng.normal(size=4), rng.normal(size=4), rng.uniform(0.1, 2, 4)
+    x = batch(rng, (4, 3, 3))
+    bn = on(xp, layers.BatchNorm2d(w, b, mean, var, eps=1e-3))
+    expected = (x - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-3) * w[:, None, None] + b[:, None, None]
+    assert relative_error(bn.forward(xp.asarray(x)), expected) < TOL
+
+
+def test_fold_batchnorm_keeps_output_and_matches_zennit_formula(rng, xp):
+    conv = conv_case(rng, CONV_GEOMETRIES[1]).layer
+    w, b, mean, var = rng.uniform(0.5, 2, 3), rng.normal(size=3), rng.normal(size=3), rng.uniform(0.1, 2, 3)
+    dense_w = rng.normal(size=(4, 3 * 4 * 3))
+    net = Sequential([conv, layers.BatchNorm2d(w, b, mean, var), layers.ReLU(), layers.Flatten(),
+                      layers.Dense(dense_w), layers.BatchNorm2d(w[:3].repeat(2)[:4], b[:3].repeat(2)[:4],
+                                                                mean[:3].repeat(2)[:4], var[:3].repeat(2)[:4])],
+                     backend=backend.name(xp))
+    folded = fold_batchnorm(net)
+    x = batch(rng, (2, 7, 6))
+    assert relative_error(folded.forward(x), net.forward(x)) < 1e-12
+    scale = w / np.sqrt(var + 1e-5)
+    assert relative_error(folded[0].weight, conv.weight * scale[:, None, None, None]) < 1e-15
+    assert relative_error(folded[0].bias, (conv.bias - mean) * scale + b) < 1e-15
+    h = rng.normal(size=(2, 3, 4, 4))
+    assert np.array_equal(backend.to_host(folded[1].forward(xp.asarray(h))), h)   # the BatchNorm became the identity
+    assert isinstance(folded[4], layers.Dense) and not np.array_equal(backend.to_host(folded[4].weight), dense_w)
+
+
+def test_fold_batchnorm_leaves_shared_outputs_alone(rng):
+    """A conv whose output feeds a BatchNorm and something else is not merged (the other reader would change)."""
+    from lrpref import Network, Node
+    conv = conv_case(rng, CONV_GEOMETRIES[0]).layer
+    bn = layers.BatchNorm2d(np.full(3, 2.0), np.ones(3), np.zeros(3), np.ones(3))
+    net = Network([Node("conv", conv, ("input",)), Node("bn", bn, ("conv",)), Node("add", layers.Add(), ("bn", "conv"))])
+    folded = fold_batchnorm(net)
+    assert folded["conv"] is conv and folded["bn"] is bn
+
+
+@pytest.mark.parametrize("make, x_shape, message", [
+    (lambda: layers.Dense(np.ones((3, 4))), (2, 5), r"expects an input of 2 axes \(N, features\) with 4"),
+    (lambda: layers.Conv2d(np.ones((3, 2, 3, 3))), (2, 3, 5, 5), "with 2 on axis 1"),
+    (lambda: layers.MaxPool2d(2), (2, 4), "4 axes"),
+    (lambda: layers.Conv2d(np.ones((3, 2, 5, 5))), (1, 2, 3, 3), "smaller than the window"),
+])
+def test_layers_reject_wrong_shapes(make, x_shape, message):
+    with pytest.raises(ValueError, match=message):
+        make().forward(np.ones(x_shape))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: layers.Dense(np.ones(3)), "must have 2 axes"),
+    (lambda: layers.Dense(np.ones((3, 4)), np.ones(4)), r"bias must have shape \(3,\)"),
+    (lambda: layers.Conv2d(np.ones((3, 2, 3, 3)), stride=0), "stride must be a positive integer"),
+    (lambda: layers.Conv2d(np.ones((3, 2, 3, 3)), padding=(1, 2, 3)), "padding must be"),
+    (lambda: layers.BatchNorm2d(np.ones(3), np.ones(3), np.ones(2), np.ones(3)), "same shape"),
+])
+def test_layers_reject_bad_parameters(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
