@@ -87,3 +87,9 @@ def asarray(array, xp, dtype=None):
     if xp is np:
         return np.asarray(to_host(array), dtype=dtype)
     return xp.asarray(array, dtype=dtype)
+
+
+def synchronize(xp):
+    """Wait for queued GPU work (for timing); nothing to do on NumPy."""
+    if xp.__name__ == "cupy":
+        xp.cuda.Device().synchronize()

@@ -78,6 +78,7 @@ def run_explain(args):
     target = int(e.target[0])
     print(f"model      {path} ({args.dtype}, {net.xp.__name__})")
     print(f"input      {what}" + ("" if label is None else f" (label {label})"))
+    print(f"composite  {composite.name}" + ("" if not params else " with " + ", ".join(f"{k}={v}" for k, v in params.items())))
     print("scores     " + "  ".join(f"[{k}] {v:.2f}" for k, v in enumerate(scores)))
     print(f"target     {target} (predicted {int(scores.argmax())}); output relevance {float(to_host(e.init).sum()):.6g}"
           f" ({args.init})")

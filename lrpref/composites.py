@@ -15,8 +15,8 @@ import inspect
 from . import conventions
 from .layers import AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, \
     ReLU, ZeroPad2d
-from .rules import LRP0, AlphaBeta, AverageMaxPool, Epsilon, Flat, Norm, Pass, ProportionalSplit, WinnerTakeAll, \
-    WSquare, ZBox, ZPlus
+from .rules import LRP0, AlphaBeta, AverageMaxPool, Epsilon, Flat, Norm, Pass, ProportionalSplit, Rule, \
+    WinnerTakeAll, WSquare, ZBox, ZPlus
 
 WEIGHTED = (Dense, Conv2d)
 
@@ -142,6 +142,10 @@ class Composite:
 
     def __init__(self, entries, name="custom", fold_batchnorm=True):
         self.entries = list(entries)
+        for entry in self.entries:
+            if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], Selector)
+                    and isinstance(entry[1], Rule)):
+                raise TypeError(f"composite entries must be (Selector, Rule) pairs, got {entry!r}")
         self.name = name
         self.fold_batchnorm = fold_batchnorm
 

@@ -42,6 +42,10 @@ class Explanation:
     rules: list
     _sums: list
 
+    def __repr__(self):
+        target = "given init" if self.target is None else f"target {self.target.tolist()}"
+        return f"Explanation(relevance of shape {tuple(self.relevance.shape)}, {len(self.layers)} layers, {target})"
+
     def conservation(self):
         """The :class:`ConservationReport`: relevance sums at every layer and what bias and stabilizer kept."""
         return ConservationReport(self)
@@ -88,15 +92,16 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init="logit", co
     relevance = {model.nodes[-1].name: R_out}   # relevance of every tensor, by the name of the node producing it
     sums = [None] * len(model)
     xp = model.xp
-    for i in reversed(range(len(model))):
-        node, rule = model.nodes[i], rules[i]
-        R = relevance[node.name] if node.name in relevance else xp.zeros_like(acts[node.name])
-        a = tuple(acts[name] for name in node.inputs)
-        R_in, R_bias = rule.relprop(node.layer, a if len(a) > 1 else a[0], R)
-        R_in = R_in if len(a) > 1 else (R_in,)
-        for name, r in zip(node.inputs, R_in):
-            relevance[name] = relevance[name] + r if name in relevance else r
-        sums[i] = (_sample_sum(R), sum(_sample_sum(r) for r in R_in), R_bias)
+    with np.errstate(divide="ignore", invalid="ignore"):   # a zero denominator is reported below, by layer
+        for i in reversed(range(len(model))):
+            node, rule = model.nodes[i], rules[i]
+            R = relevance[node.name] if node.name in relevance else xp.zeros_like(acts[node.name])
+            a = tuple(acts[name] for name in node.inputs)
+            R_in, R_bias = rule.relprop(node.layer, a if len(a) > 1 else a[0], R)
+            R_in = R_in if len(a) > 1 else (R_in,)
+            for name, r in zip(node.inputs, R_in):
+                relevance[name] = relevance[name] + r if name in relevance else r
+            sums[i] = (_sample_sum(R), sum(_sample_sum(r) for r in R_in), R_bias)
 
     layers = [_tensor(relevance, node.inputs, xp, acts) for node in model.nodes]
     _check_finite(layers, model)

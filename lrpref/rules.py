@@ -57,6 +57,9 @@ class Rule:
         for name in ("stabilizer", "epsilon"):
             if hasattr(self, name):
                 setattr(self, name, Stabilizer.ensure(getattr(self, name)))
+        for name in ("gamma", "alpha", "beta"):
+            if hasattr(self, name):
+                setattr(self, name, _check_number(getattr(self, name), name))
 
     def relprop(self, layer, a, R):
         raise NotImplementedError
@@ -161,10 +164,6 @@ class OriginalGamma(ZRule):
     stabilizer: Stabilizer = 1e-6
     zero_bias: bool = False
 
-    def __post_init__(self):
-        super().__post_init__()
-        self.gamma = _check_number(self.gamma, "gamma")
-
     def rho(self, p):
         return p + self.gamma * positive(p)
 
@@ -233,13 +232,14 @@ class SignSplitRule(Rule):
 
     def relprop(self, layer, a, R):
         a_pos, a_neg = positive(a), negative(a)
+        mixed = bool((a_neg != 0).any())   # after a ReLU there are no negative inputs: skip their zero terms
         R_in, R_bias = 0.0, None
         for w_pos, w_neg, b, R_branch in self.branches(layer, a, R):
-            z = self.stabilizer(layer.linear(a_pos, w_pos, b) + layer.linear(a_neg, w_neg))  # step 1
-            s = R_branch / z                                                                # step 2
-            c_pos = layer.transpose(s, w_pos, a.shape)                                      # step 3
-            c_neg = layer.transpose(s, w_neg, a.shape)
-            R_in = R_in + a_pos * c_pos + a_neg * c_neg                                     # step 4
+            z = layer.linear(a_pos, w_pos, b) + (layer.linear(a_neg, w_neg) if mixed else 0.0)   # step 1
+            s = R_branch / self.stabilizer(z)                                                    # step 2
+            c_pos = layer.transpose(s, w_pos, a.shape)                                           # step 3
+            c_neg = layer.transpose(s, w_neg, a.shape) if mixed else 0.0
+            R_in = R_in + a_pos * c_pos + a_neg * c_neg                                          # step 4
             R_bias = _add(R_bias, layer.bias_relevance(s, b))
         return R_in, R_bias
 
@@ -268,7 +268,6 @@ class AlphaBeta(SignSplitRule):
 
     def __post_init__(self):
         super().__post_init__()
-        self.alpha, self.beta = _check_number(self.alpha, "alpha"), _check_number(self.beta, "beta")
         if abs(self.alpha - self.beta - 1.0) > 1e-12:
             raise ValueError(f"alpha - beta must equal 1, got alpha={self.alpha:g}, beta={self.beta:g}")
 
@@ -302,10 +301,6 @@ class Gamma(SignSplitRule):
     gamma: float = 0.25
     stabilizer: Stabilizer = 1e-6
     zero_bias: bool = False
-
-    def __post_init__(self):
-        super().__post_init__()
-        self.gamma = _check_number(self.gamma, "gamma")
 
     def branches(self, layer, a, R):
         w, b = layer.weight, self.bias(layer)

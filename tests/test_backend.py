@@ -1,0 +1,75 @@
+"""The array-module choice is explicit; asking for CuPy without it fails clearly, before any work."""
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lrpref import Sequential, backend, data, layers, load
+
+HAS_GPU = importlib.util.find_spec("cupy") is not None and subprocess.run(
+    [sys.executable, "-c", "import cupy; assert cupy.cuda.runtime.getDeviceCount() > 0"], capture_output=True
+).returncode == 0
+
+
+def test_numpy_is_the_default(monkeypatch):
+    monkeypatch.delenv(backend.ENV_VAR, raising=False)
+    assert backend.resolve() is np and backend.resolve("numpy") is np
+
+
+def test_environment_variable_selects_the_backend(monkeypatch):
+    monkeypatch.setenv(backend.ENV_VAR, "numpy")
+    assert backend.resolve() is np
+    monkeypatch.setenv(backend.ENV_VAR, "tpu")
+    with pytest.raises(ValueError, match="unknown environment variable LRPREF_BACKEND 'tpu'"):
+        backend.resolve()
+    with pytest.raises(ValueError, match=r"unknown backend 'gpu': expected one of \('numpy', 'cupy'\)"):
+        backend.resolve("gpu")
+
+
+@pytest.mark.skipif(HAS_GPU, reason="this machine has CuPy and a CUDA device, so asking for CuPy succeeds")
+def test_asking_for_cupy_without_it_fails_before_any_work(monkeypatch):
+    with pytest.raises(RuntimeError, match="the 'cupy' backend was requested"):
+        backend.resolve("cupy")
+    net = load(data.model_path("mnist_mlp"))
+    with pytest.raises(RuntimeError, match="the 'cupy' backend was requested"):
+        net.to("cupy")
+    monkeypatch.setenv(backend.ENV_VAR, "cupy")
+    with pytest.raises(RuntimeError, match="the 'cupy' backend was requested"):
+        load(data.model_path("mnist_mlp"))
+
+
+def test_installed_cupy_is_not_used_unless_asked(monkeypatch):
+    monkeypatch.delenv(backend.ENV_VAR, raising=False)
+    net = Sequential([layers.Dense(np.ones((2, 3)))])
+    assert net.xp is np and isinstance(net.forward(np.ones((1, 3))), np.ndarray)
+
+
+def test_engine_modules_do_not_import_cupy():
+    """backend.py is the only module that knows about CuPy."""
+    import pathlib
+    import re
+    import lrpref
+    uses = re.compile(r"\bimport cupy\b|\bfrom cupy\b|\bcupy\.")
+    offenders = [p.name for p in pathlib.Path(lrpref.__file__).parent.glob("*.py")
+                 if p.name != "backend.py" and uses.search(p.read_text())]
+    assert offenders == []
+
+
+def test_mixed_dtypes_are_refused():
+    with pytest.raises(ValueError, match="share one backend and dtype"):
+        Sequential([layers.Dense(np.ones((2, 3), np.float32)), layers.Dense(np.ones((2, 2)))])
+
+
+@pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and a CUDA device (run on a GPU machine)")
+def test_cupy_equals_numpy():
+    x, _ = data.mnist_sample()
+    for name in data.MODELS:
+        host_net = load(data.model_path(name), dtype="float64", backend="numpy")
+        gpu_net = load(data.model_path(name), dtype="float64", backend="cupy")
+        import lrpref
+        for composite in ("epsilon_gamma_box", "tutorial_mnist", "epsilon_alpha2_beta1_flat"):
+            r_host = lrpref.explain(host_net, x[:8], composite=composite).relevance
+            r_gpu = backend.to_host(lrpref.explain(gpu_net, x[:8], composite=composite).relevance)
+            assert np.abs(r_gpu - r_host).max() <= 1e-10 * np.abs(r_host).max()

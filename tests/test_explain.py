@@ -1,0 +1,351 @@
+"""The LRP loop end to end: output relevance, targets, graphs, the tutorial's procedures, bad input."""
+import numpy as np
+import pytest
+
+from cases import relative_error
+from lrpref import Composite, Network, Node, Sequential, backend, composites, data, explain, layers, load, rules
+from lrpref.composites import Kind
+
+COMPOSITE_NAMES = sorted(composites.COMPOSITES)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    x, y = data.mnist_sample()
+    return x[:12], y[:12]
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return load(data.model_path("mnist_cnn"), dtype="float64")
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    return load(data.model_path("mnist_mlp"), dtype="float64")
+
+
+def host(x):
+    return backend.to_host(x)
+
+
+def vgg16_reduced(rng, widths=(3, 4, 5, 6, 6), hidden=12, classes=10):
+    """torchvision's VGG16 layout (features 0-30, avgpool, flatten, classifier 0-6) at reduced width."""
+    blocks, c_in, features = (2, 2, 3, 3, 3), 3, []
+    for n_convs, width in zip(blocks, widths):
+        for _ in range(n_convs):
+            features += [layers.Conv2d(rng.normal(size=(width, c_in, 3, 3)) / np.sqrt(9 * c_in),
+                                       rng.normal(size=width) * 0.1, padding=1), layers.ReLU()]
+            c_in = width
+        features.append(layers.MaxPool2d(2))
+    classifier = [layers.Dense(rng.normal(size=(hidden, c_in)) / np.sqrt(c_in), rng.normal(size=hidden) * 0.1),
+                  layers.ReLU(), layers.Dropout(),
+                  layers.Dense(rng.normal(size=(hidden, hidden)) / np.sqrt(hidden), rng.normal(size=hidden) * 0.1),
+                  layers.ReLU(), layers.Dropout(),
+                  layers.Dense(rng.normal(size=(classes, hidden)) / np.sqrt(hidden), rng.normal(size=classes) * 0.1)]
+    names = [f"features.{i}" for i in range(31)] + ["avgpool", "flatten"] + [f"classifier.{i}" for i in range(7)]
+    return Sequential(features + [layers.AdaptiveAvgPool2d(1), layers.Flatten()] + classifier, names=names)
+
+
+def residual_net(rng):
+    """conv - relu - [conv - relu - conv] + skip - relu - flatten - dense: a tensor read by two layers."""
+    def conv(c_in, c_out):
+        return layers.Conv2d(rng.normal(size=(c_out, c_in, 3, 3)) / 3, rng.normal(size=c_out) * 0.1, padding=1)
+    nodes = [Node("stem", conv(2, 3), ("input",)), Node("stem_relu", layers.ReLU(), ("stem",)),
+             Node("a", conv(3, 3), ("stem_relu",)), Node("a_relu", layers.ReLU(), ("a",)),
+             Node("b", conv(3, 3), ("a_relu",)), Node("add", layers.Add(), ("b", "stem_relu")),
+             Node("relu", layers.ReLU(), ("add",)), Node("flatten", layers.Flatten(), ("relu",)),
+             Node("fc", layers.Dense(rng.normal(size=(4, 3 * 5 * 5)) / 8, rng.normal(size=4)), ("flatten",))]
+    return Network(nodes, input_shape=(2, 5, 5))
+
+
+# -- the tutorial's own procedures ----------------------------------------------------------------------------
+
+def tutorial_mnist_numpy(W, B, X, T):
+    """The tutorial's NumPy code for its MNIST part, as `montavon_and_toolbox.md` §1.2 restates it.
+
+    W[l] has the tutorial's layout (in, out); T are the labels; the output layer has a ReLU as in the tutorial.
+    """
+    L = len(W)
+    A = [X] + [None] * L
+    for l in range(L):
+        A[l + 1] = np.maximum(0, A[l].dot(W[l]) + B[l])
+    R = [None] * L + [A[L] * (T[:, None] == np.arange(10))]
+
+    def rho(w, l):
+        return w + [None, 0.1, 0.0, 0.0][l] * np.maximum(0, w)
+
+    def incr(z, l):
+        return z + [None, 0.0, 0.1, 0.0][l] * (z ** 2).mean() ** .5 + 1e-9
+
+    for l in range(1, L)[::-1]:
+        w, b = rho(W[l], l), rho(B[l], l)
+        z = incr(A[l].dot(w) + b, l)   # step 1
+        s = R[l + 1] / z               # step 2
+        c = s.dot(w.T)                 # step 3
+        R[l] = A[l] * c                # step 4
+    w = W[0]
+    wp, wm = np.maximum(0, w), np.minimum(0, w)
+    lb, hb = A[0] * 0 - 1, A[0] * 0 + 1
+    z = A[0].dot(w) - lb.dot(wp) - hb.dot(wm) + 1e-9
+    s = R[1] / z
+    c, cp, cm = s.dot(w.T), s.dot(wp.T), s.dot(wm.T)
+    R[0] = A[0] * c - lb * cp - hb * cm
+    return R
+
+
+def test_tutorial_mnist_equals_the_tutorial_code(mlp, mnist):
+    x, y = mnist
+    dense = [layer for layer in mlp.layers if isinstance(layer, layers.Dense)]
+    W, B = [host(d.weight).T for d in dense], [host(d.bias) for d in dense]
+    R = tutorial_mnist_numpy(W, B, x.reshape(12, 784), y)
+    logits = host(mlp.forward(x))
+    assert (logits[np.arange(12), y] > 0).all()   # then the tutorial's ReLU on the output changes nothing
+    e = explain(mlp, x, target=y, composite="tutorial_mnist")
+    assert relative_error(e.relevance.reshape(12, 784), R[0]) < 1e-10
+    dense_inputs = [i for i, layer in enumerate(mlp.layers) if isinstance(layer, layers.Dense)]
+    for l, i in enumerate(dense_inputs):
+        assert relative_error(e.layers[i], R[l]) < 1e-10
+
+
+def test_tutorial_convention_shares_statistics_across_the_batch_and_zennit_does_not(mlp, mnist):
+    x, y = mnist
+    for composite, batch_dependent in (("tutorial_mnist", True), ("epsilon_gamma_box", False)):
+        whole = host(explain(mlp, x, target=y, composite=composite, epsilon=0.5).relevance)
+        alone = host(explain(mlp, x[3:4], target=y[3:4], composite=composite, epsilon=0.5).relevance)
+        assert (relative_error(alone, whole[3:4]) > 1e-6) == batch_dependent
+
+
+def tutorial_vgg16_loop(net, x, target, low, high):
+    """The tutorial's VGG16 backward loop (`montavon_and_toolbox.md` §1.3) on the tutorial's list of layers
+    (features, then the classifier), with lrpref's layer operations in place of PyTorch's."""
+    model = [n.layer for n in net.nodes if not isinstance(n.layer, (layers.AdaptiveAvgPool2d, layers.Flatten))]
+    L = len(model)
+    A = [x] + [None] * L
+    for l in range(L):
+        a = A[l].reshape(len(x), -1) if isinstance(model[l], layers.Dense) else A[l]
+        A[l + 1] = model[l].forward(a)
+    R = [None] * L + [A[-1] * (np.arange(A[-1].shape[1]) == target)]
+    for l in range(1, L)[::-1]:
+        layer, a = model[l], A[l].reshape(len(x), -1) if isinstance(model[l], layers.Dense) else A[l]
+        if isinstance(layer, layers.MaxPool2d):
+            layer = layers.AvgPool2d(2)
+        if isinstance(layer, (layers.Conv2d, layers.AvgPool2d, layers.Dense)):
+            if l <= 16:
+                def rho(p): return p + 0.25 * np.maximum(p, 0)
+                def incr(z): return z + 1e-9
+            elif l <= 30:
+                def rho(p): return p
+                def incr(z): return z + 1e-9 + 0.25 * ((z ** 2).mean() ** .5)
+            else:
+                def rho(p): return p
+                def incr(z): return z + 1e-9
+            w, b = (rho(layer.weight), rho(layer.bias)) if layer.weight is not None else (None, None)
+            z = incr(layer.linear(a, w, b))                        # step 1
+            s = R[l + 1].reshape(z.shape) / z                      # step 2
+            c = layer.transpose(s, w, a.shape)                     # step 3
+            R[l] = (a * c).reshape(A[l].shape)                     # step 4
+        else:
+            R[l] = R[l + 1]
+    first, a = model[0], A[0]
+    lb, hb = a * 0 + low[None, :, None, None], a * 0 + high[None, :, None, None]
+    w, b = first.weight, first.bias
+    z = first.linear(a, w, b) + 1e-9 - first.linear(lb, np.maximum(w, 0), np.maximum(b, 0)) \
+        - first.linear(hb, np.minimum(w, 0), np.minimum(b, 0))
+    s = R[1] / z
+    c, cp, cm = (first.transpose(s, v, a.shape) for v in (w, np.maximum(w, 0), np.minimum(w, 0)))
+    R[0] = a * c - lb * cp - hb * cm
+    return R
+
+
+def test_tutorial_vgg16_equals_the_tutorial_loop(rng):
+    net = vgg16_reduced(rng)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    low, high = (0 - mean) / std, (1 - mean) / std
+    x = (rng.uniform(0, 1, size=(2, 3, 32, 32)) - mean[:, None, None]) / std[:, None, None]
+    target = 4
+    R = tutorial_vgg16_loop(net, x, target, low, high)
+    e = explain(net, x, target=target, composite="tutorial_vgg16", low=low, high=high)
+    assert relative_error(e.relevance, R[0]) < 1e-10
+    assert relative_error(e.layers[17], R[17]) < 1e-10   # the input of the first layer of the epsilon range
+    assert relative_error(e.layers[33].reshape(R[31].shape), R[31]) < 1e-10   # the classifier's input
+    rule_of = dict(zip(e.names, e.rules))
+    assert isinstance(rule_of["features.2"], rules.OriginalGamma) and isinstance(rule_of["features.17"], rules.Epsilon)
+    assert isinstance(rule_of["features.23"], rules.AverageMaxPool) and isinstance(rule_of["classifier.6"], rules.LRP0)
+
+
+# -- output relevance and targets -------------------------------------------------------------------------------
+
+def test_init_options(cnn, mnist):
+    x, _ = mnist
+    logits = host(cnn.forward(x))
+    target = np.arange(12) % 10
+    onehot = np.eye(10)[target]
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    for init, expected in (("logit", onehot * logits), ("one", onehot), ("softmax", onehot * probabilities)):
+        e = explain(cnn, x, target=target, composite="epsilon_plus", init=init)
+        assert relative_error(e.init, expected) < 1e-14 and np.array_equal(e.target, target)
+    e = explain(cnn, x, composite="epsilon_plus", init=np.arange(10.0))
+    assert np.array_equal(host(e.init), np.tile(np.arange(10.0), (12, 1))) and e.target is None
+
+
+def test_target_none_is_the_prediction_and_scalars_broadcast(cnn, mnist):
+    x, _ = mnist
+    e = explain(cnn, x, composite="epsilon_plus")
+    assert np.array_equal(e.target, host(cnn.forward(x)).argmax(axis=1))
+    assert np.array_equal(explain(cnn, x, target=np.int64(3), composite="epsilon_plus").target, np.full(12, 3))
+
+
+@pytest.mark.parametrize("composite", ["epsilon_gamma_box", "epsilon_plus_flat", "epsilon_alpha2_beta1", "wsquare"])
+def test_explanation_is_linear_in_the_output_relevance(cnn, mnist, rng, composite):
+    x, _ = mnist
+    R1, R2 = rng.normal(size=(2, 12, 10))
+    def relevance(init):
+        return host(explain(cnn, x, composite=composite, init=init).relevance)
+    assert relative_error(relevance(R1 - 2 * R2), relevance(R1) - 2 * relevance(R2)) < 1e-10
+
+
+@pytest.mark.parametrize("composite", [c for c in COMPOSITE_NAMES if not c.startswith("tutorial")])
+def test_zennit_convention_explains_each_sample_independently_of_its_batch(cnn, mnist, composite):
+    x, _ = mnist
+    whole = host(explain(cnn, x, target=2, composite=composite).relevance)
+    alone = host(explain(cnn, x[5:6], target=2, composite=composite).relevance)
+    assert relative_error(alone, whole[5:6]) < 1e-12
+
+
+# -- graphs, the report, dtypes -----------------------------------------------------------------------------
+
+def test_relevance_of_a_tensor_read_twice_is_summed_and_the_report_adds_up(rng):
+    net = residual_net(rng)
+    x = rng.uniform(-1, 1, size=(3, 2, 5, 5))
+    e = explain(net, x, composite="epsilon_plus")
+    names = net.names
+    # stem_relu is read by "a" and by "add" (the skip): the relevance there is the sum of what both hand back
+    a, add = names.index("a"), names.index("add")
+    rule_a = e.rules[a]
+    R_from_a, _ = rule_a.relprop(net["a"], net.activations(x)["stem_relu"], e.layers[names.index("a_relu")])
+    (_, R_skip), _ = e.rules[add].relprop(net["add"], tuple(net.activations(x)[n] for n in ("b", "stem_relu")),
+                                           e.layers[names.index("relu")])
+    assert relative_error(e.layers[a], R_from_a + R_skip) < 1e-12
+    assert isinstance(e.layers[add], tuple) and e.layers[add][1] is e.layers[a]
+    report = e.conservation()
+    absorbed = (report.bias + report.stabilizer).sum(axis=0)
+    assert np.allclose(report.total_out - report.total_in, absorbed, rtol=1e-10, atol=1e-12)
+    assert np.allclose(report.out[-1], host(e.init).sum(axis=1)) and np.allclose(report.into[0], report.total_in)
+
+
+def test_batchnorm_is_folded_as_zennit_does(rng):
+    """epsilon_gamma_box on conv + BatchNorm equals the same composite on the conv with the BatchNorm merged by hand."""
+    w, b = rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)
+    gamma, beta, mean, var = rng.uniform(0.5, 2, 3), rng.normal(size=3), rng.normal(size=3), rng.uniform(0.5, 2, 3)
+    dense = layers.Dense(rng.normal(size=(4, 3 * 16)))
+    scale = gamma / np.sqrt(var + 1e-5)
+    with_bn = Sequential([layers.Conv2d(w, b, padding=1), layers.BatchNorm2d(gamma, beta, mean, var), layers.ReLU(),
+                          layers.Conv2d(rng.normal(size=(3, 3, 3, 3)), padding=1),
+                          layers.ReLU(), layers.Flatten(), dense])
+    merged = Sequential([layers.Conv2d(w * scale[:, None, None, None], (b - mean) * scale + beta, padding=1),
+                         layers.ReLU(), with_bn[3], layers.ReLU(), layers.Flatten(), dense])
+    x = rng.uniform(-1, 1, size=(2, 2, 4, 4))
+    e1 = explain(with_bn, x, target=1, low=-1.0, high=1.0)
+    e2 = explain(merged, x, target=1, low=-1.0, high=1.0)
+    assert relative_error(e1.relevance, e2.relevance) < 1e-10
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dtype_is_kept_through_the_whole_pipeline(dtype, mnist):
+    x, _ = mnist
+    for name in data.MODELS:
+        net = load(data.model_path(name), dtype=dtype)
+        for composite in ("epsilon_gamma_box", "tutorial_mnist", "epsilon_alpha2_beta1_flat"):
+            e = explain(net, x.astype(np.float64), composite=composite, init="softmax")
+            arrays = [e.relevance, e.output, e.init] + [v for item in e.layers for v in
+                                                        (item if isinstance(item, tuple) else (item,))]
+            assert {str(a.dtype) for a in arrays} == {dtype}
+
+
+def test_float32_explanations_are_close_to_float64(mnist):
+    x, _ = mnist
+    for name in data.MODELS:
+        for composite in ("epsilon_gamma_box", "epsilon_plus", "tutorial_mnist"):
+            r32, r64 = (host(explain(load(data.model_path(name), dtype=d), x, target=3, composite=composite).relevance)
+                        for d in ("float32", "float64"))
+            assert relative_error(r32, r64) < 1e-4
+
+
+# -- composites ---------------------------------------------------------------------------------------------
+
+def test_composite_describes_its_rules(cnn):
+    text = composites.get("epsilon_gamma_box", net=cnn).describe(cnn)
+    assert "ZBox(low=-1.0, high=1.0" in text.splitlines()[2]
+    assert "Gamma(gamma=0.25" in text and "WinnerTakeAll" in text and "Epsilon(epsilon=z ± 1e-06" in text
+
+
+def test_bounds_come_from_the_network_unless_given(cnn):
+    assert composites.get("epsilon_gamma_box", net=cnn).rules(cnn)[0].low == -1.0
+    assert composites.get("epsilon_gamma_box", net=cnn, low=-2.0, high=2.0).rules(cnn)[0].low == -2.0
+
+
+def test_layer_matching_no_entry_is_an_error(cnn, mnist):
+    partial = Composite([(Kind(layers.Conv2d, layers.Dense), rules.LRP0())], name="partial")
+    with pytest.raises(ValueError, match=r"layer 1 \('1', ReLU\(\)\) matches no entry of composite 'partial'"):
+        explain(cnn, mnist[0], composite=partial)
+
+
+def test_composite_entries_must_be_selector_and_rule():
+    with pytest.raises(TypeError, match="composite entries must be \\(Selector, Rule\\) pairs, got"):
+        Composite([(Kind(layers.Dense), "epsilon")])
+
+
+def test_rule_on_the_wrong_kind_of_layer_is_an_error(cnn, mnist):
+    wrong = Composite([(Kind(layers.Layer), rules.Gamma())], name="wrong")
+    with pytest.raises(ValueError, match=r"gives layer 1 .* the rule Gamma.*which applies to Dense, Conv2d"):
+        explain(cnn, mnist[0], composite=wrong)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(composite="lrp_magic"), "unknown composite 'lrp_magic'"),
+    (dict(composite="gamma", epsilon=0.1), r"takes \['gamma', .*unknown parameter\(s\) \['epsilon'\]"),
+    (dict(composite="gamma", gamma=-1.0), "gamma must be a number >= 0"),
+    (dict(composite="alpha_beta", alpha=2.0, beta=2.0), "alpha - beta must equal 1"),
+    (dict(composite="epsilon_gamma_box", low=1.0, high=-1.0), "low <= high"),
+    (dict(composite="epsilon_plus", maxpool="median"), "maxpool must be 'winner' or 'average'"),
+    (dict(composite="epsilon_plus", convention="keras"), "unknown convention 'keras'"),
+    (dict(composite="tutorial_mnist", convention="zennit"), r"unknown parameter\(s\) \['convention'\]"),
+    (dict(init="logits"), "unknown init 'logits'"),
+    (dict(init=np.ones(9)), r"init array must have the output's shape \(2, 10\) or \(10,\)"),
+    (dict(init=np.ones(10), target=1), "pass target=None"),
+    (dict(target=10), "out of range: the network has 10 classes"),
+    (dict(target=-1), "out of range"),
+    (dict(target=1.5), "target must be a class index or one per sample"),
+    (dict(target=[1, 2, 3]), "target must be a class index or one per sample"),
+])
+def test_bad_arguments_give_clear_errors(cnn, mnist, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        explain(cnn, mnist[0][:2], **kwargs)
+
+
+def test_missing_bounds_are_named(rng):
+    net = Sequential([layers.Conv2d(rng.normal(size=(2, 1, 3, 3))), layers.Flatten(), layers.Dense(np.ones((2, 8)))])
+    with pytest.raises(ValueError, match="needs low, high .*the network records none"):
+        explain(net, rng.normal(size=(1, 1, 4, 3)))
+
+
+@pytest.mark.parametrize("x, message", [
+    (np.zeros((28, 28)), r"expected an input of shape \(N, 1, 28, 28\) .*got shape \(28, 28\)"),
+    (np.zeros((1, 28, 28)), r"for one sample use x\[None\]"),
+    (np.zeros((2, 3, 28, 28)), r"expected an input of shape \(N, 1, 28, 28\), got shape \(2, 3, 28, 28\)"),
+    (np.zeros((2, 28, 28, 1)), r"channels-last \(NHWC\)"),
+    (np.zeros((0, 1, 28, 28)), "the input batch is empty"),
+    (np.full((1, 1, 28, 28), np.nan), "NaN or Inf"),
+    (np.full((1, 1, 28, 28), np.inf), "NaN or Inf"),
+])
+def test_bad_input_is_caught_at_the_boundary(cnn, x, message):
+    with pytest.raises(ValueError, match=message):
+        explain(cnn, x)
+
+
+def test_a_zero_denominator_is_reported_not_returned_as_nan():
+    """The first hidden unit has z = 0 and gets relevance 0 from above: 0 / 0 without a stabilizer."""
+    net = Sequential([layers.Dense(np.array([[1.0, -1.0], [0.5, 0.5]])), layers.ReLU(), layers.Dense(np.ones((1, 2)))])
+    with pytest.raises(FloatingPointError, match=r"NaN or Inf at the input of layer 0 \('0'\)"):
+        explain(net, np.array([[1.0, 1.0]]), target=0, composite="lrp0", stabilizer=0.0)
