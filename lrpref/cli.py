@@ -46,8 +46,9 @@ def build_parser():
     for name in RULE_PARAMS:
         p.add_argument(f"--{name}", type=float, help=f"rule parameter {name}")
     p.add_argument("--zero-bias", action="store_true", help="leave biases out of the rules (Zennit's zero_params)")
-    p.add_argument("--maxpool", choices=("winner", "average"),
-                   help="max-pool relevance: winner-take-all or as average pooling (the tutorial's)")
+    p.add_argument("--maxpool", choices=composites.MAXPOOL,
+                   help="max-pool relevance: winner-take-all with ties split, all to the first maximum (PyTorch's "
+                        "gradient, as Zennit), or as average pooling (the tutorial's)")
     p.add_argument("--output", default="heatmap.png", help="the PNG to write (default: %(default)s)")
     p.add_argument("--backend", choices=BACKENDS, help="numpy or cupy (default: $LRPREF_BACKEND, else numpy)")
     p.add_argument("--dtype", default="float32", choices=DTYPES, help="(default: %(default)s)")

@@ -8,7 +8,8 @@ entry whose selector matches it, and a layer that matches none is an error. Sele
 The built-in composites are registered by name in :data:`COMPOSITES` and take Zennit's parameter names. All
 of them end with the same entries for the layers without parameters (Zennit's ``layer_map_base``): Pass for
 ReLU, Dropout, BatchNorm2d, Flatten and ZeroPad2d; Norm for the average pools; a proportional split for Add;
-winner-take-all for max pooling (or, with ``maxpool="average"``, the tutorial's average-pool treatment).
+winner-take-all for max pooling with ties split (``maxpool="winner"``), or all to the first maximum as
+PyTorch's gradient and Zennit do (``"gradient"``), or the tutorial's average-pool treatment (``"average"``).
 """
 import inspect
 
@@ -189,13 +190,19 @@ def base(stabilizer, maxpool="winner"):
     ]
 
 
+MAXPOOL = ("winner", "gradient", "average")
+
+
 def maxpool_rule(maxpool, stabilizer):
-    """``"winner"``: winner-take-all (ties split); ``"average"``: the tutorial's average-pool treatment."""
+    """``"winner"``: winner-take-all, ties split equally; ``"gradient"``: all to the first maximum (PyTorch's
+    gradient, Zennit's behaviour); ``"average"``: the tutorial's average-pool treatment."""
     if maxpool == "winner":
-        return WinnerTakeAll()
+        return WinnerTakeAll("split")
+    if maxpool == "gradient":
+        return WinnerTakeAll("first")
     if maxpool == "average":
         return AverageMaxPool(stabilizer)
-    raise ValueError(f"maxpool must be 'winner' or 'average', got {maxpool!r}")
+    raise ValueError(f"maxpool must be one of {MAXPOOL}, got {maxpool!r}")
 
 
 COMPOSITES = {}

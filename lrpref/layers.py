@@ -229,20 +229,32 @@ class MaxPool2d(_Pool2d):
             y = window if y is None else array_module(x).maximum(y, window)
         return y
 
-    def count_maxima(self, x, y):
-        """``z_j = sum_i [x_i = y_j]`` over the window of output j."""
+    def _maxima(self, x, y, first_only):
+        """Yield ``(rows, cols, mask)`` per kernel offset: which window elements attain the window's maximum.
+
+        With ``first_only`` only the first of them in row-major window order, as PyTorch's gradient chooses.
+        """
         xpad = pad(x, self.padding, -np.inf)
-        z = array_module(x).zeros_like(y)
+        taken = array_module(x).zeros(y.shape, dtype=bool)
         for _, _, rows, cols in self._offsets(x.shape):
-            z += xpad[:, :, rows, cols] == y
+            mask = xpad[:, :, rows, cols] == y
+            if first_only:
+                mask &= ~taken
+                taken |= mask
+            yield rows, cols, mask
+
+    def count_maxima(self, x, y, first_only=False):
+        """``z_j = sum_i [x_i = y_j]`` over the window of output j (1 with ``first_only``)."""
+        z = array_module(x).zeros_like(y)
+        for _, _, mask in self._maxima(x, y, first_only):
+            z += mask
         return z
 
-    def transpose_maxima(self, s, x, y):
+    def transpose_maxima(self, s, x, y, first_only=False):
         """``c_i = sum_j [x_i = y_j] s_j``: the adjoint of the 0/1 map of window maxima."""
-        xpad = pad(x, self.padding, -np.inf)
-        c = array_module(x).zeros_like(xpad)
-        for _, _, rows, cols in self._offsets(x.shape):
-            c[:, :, rows, cols] += (xpad[:, :, rows, cols] == y) * s
+        c = pad(array_module(x).zeros_like(x), self.padding)
+        for rows, cols, mask in self._maxima(x, y, first_only):
+            c[:, :, rows, cols] += mask * s
         return crop(c, self.padding)
 
     def as_average(self):

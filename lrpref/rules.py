@@ -379,20 +379,26 @@ class Pass(Rule):
 
 @dataclass
 class WinnerTakeAll(Rule):
-    """Max pooling: all relevance of a window goes to its maximum; tied maxima share it equally.
+    """Max pooling: all relevance of a window goes to its maximum.
 
-    As a four-step rule the weights are 1 on the maxima and 0 elsewhere, and the input is 1. Zennit and
-    PyTorch's gradient send it to one arg-max instead; the two differ only on ties.
+    ``ties="split"``: tied maxima share it equally (the LRP Toolbox). ``ties="first"``: the first maximum in
+    row-major window order takes it all, which is PyTorch's max-pool gradient and so Zennit's. As a four-step
+    rule the weights are 1 on the winners and 0 elsewhere, and the input is 1.
     """
 
     layer_types = (MaxPool2d,)
+    ties: str = "split"
+
+    def __post_init__(self):
+        if self.ties not in ("split", "first"):
+            raise ValueError(f"ties must be 'split' or 'first', got {self.ties!r}")
 
     def relprop(self, layer, a, R):
-        y = layer.forward(a)
-        z = layer.count_maxima(a, y)            # step 1: z_j = number of inputs attaining the maximum of window j
-        s = R / z                               # step 2
-        c = layer.transpose_maxima(s, a, y)     # step 3: c_i = sum_j [a_i = y_j] s_j
-        return c, None                          # step 4: R_i = 1 * c_i
+        y, first = layer.forward(a), self.ties == "first"
+        z = layer.count_maxima(a, y, first)            # step 1: z_j = number of winners of window j
+        s = R / z                                      # step 2
+        c = layer.transpose_maxima(s, a, y, first)     # step 3: c_i = sum_j [a_i wins window j] s_j
+        return c, None                                 # step 4: R_i = 1 * c_i
 
 
 @dataclass

@@ -152,12 +152,13 @@ def rule_flat(connected, R, stabilizer):
     return (ones / stabilize(ones.sum(axis=1), stabilizer)[:, None] * R[:, None]).sum(axis=0)
 
 
-def rule_winner_take_all(a, windows, R):
-    """All of R_j to the maxima of window j, split equally among ties."""
+def rule_winner_take_all(a, windows, R, first=False):
+    """All of R_j to the maxima of window j, split equally among ties (or only to the first, in row-major order)."""
     R_in = np.zeros_like(a)
     for j, members in enumerate(windows):
         values = a[members]
         winners = [m for m, v in zip(members, values) if v == values.max()]
+        winners = winners[:1] if first else winners
         for m in winners:
             R_in[m] += R[j] / len(winners)
     return R_in

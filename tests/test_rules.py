@@ -137,9 +137,10 @@ def test_maxpool_rules_equal_formula(xp, rng, geometry):
     _, windows, out_shape = naive.maxpool_forward(a[0].ravel(), (2,) + hw, kernel, stride, padding)
     R = rng.normal(size=(3,) + out_shape)
 
-    R_in, _ = rules.WinnerTakeAll().relprop(layer, xp.asarray(a), xp.asarray(R))
-    twin = [naive.rule_winner_take_all(a[n].ravel(), windows, R[n].ravel()) for n in range(3)]
-    assert relative_error(backend.to_host(R_in).reshape(3, -1), np.stack(twin)) < TOL
+    for ties in ("split", "first"):
+        R_in, _ = rules.WinnerTakeAll(ties).relprop(layer, xp.asarray(a), xp.asarray(R))
+        twin = [naive.rule_winner_take_all(a[n].ravel(), windows, R[n].ravel(), ties == "first") for n in range(3)]
+        assert relative_error(backend.to_host(R_in).reshape(3, -1), np.stack(twin)) < TOL
 
     M, _ = naive.avgpool_matrix((2,) + hw, kernel, stride, padding)
     R_in, _ = rules.AverageMaxPool(1e-6).relprop(layer, xp.asarray(a), xp.asarray(R))
@@ -147,10 +148,12 @@ def test_maxpool_rules_equal_formula(xp, rng, geometry):
     assert relative_error(backend.to_host(R_in).reshape(3, -1), np.stack(twin)) < TOL
 
 
-def test_winner_take_all_splits_ties_equally(xp):
+@pytest.mark.parametrize("ties, expected", [("split", [[1.0, 1.0], [0.0, 1.0]]), ("first", [[3.0, 0.0], [0.0, 0.0]])])
+def test_winner_take_all_ties(xp, ties, expected):
+    """Three tied maxima: split equally (LRP Toolbox), or all to the first (PyTorch's max-pool gradient)."""
     a = np.array([[[[1.0, 1.0], [0.5, 1.0]]]])
-    R_in, _ = rules.WinnerTakeAll().relprop(layers.MaxPool2d(2), xp.asarray(a), xp.asarray(np.full((1, 1, 1, 1), 3.0)))
-    assert np.array_equal(backend.to_host(R_in), [[[[1.0, 1.0], [0.0, 1.0]]]])
+    R_in, _ = rules.WinnerTakeAll(ties).relprop(layers.MaxPool2d(2), xp.asarray(a), xp.asarray(np.full((1, 1, 1, 1), 3.0)))
+    assert np.array_equal(backend.to_host(R_in), [[expected]])
 
 
 def test_proportional_split_equals_formula(xp, rng):
@@ -187,6 +190,7 @@ def test_zbox_gives_non_negative_relevance_inside_the_box(xp, rng):
     (lambda: rules.ZBox(high=1.0), "needs the input bounds"),
     (lambda: rules.Epsilon(epsilon=-1e-6), "epsilon must be a number >= 0"),
     (lambda: Stabilizer(1e-6, relative="global"), "relative must be one of"),
+    (lambda: rules.WinnerTakeAll("random"), "ties must be 'split' or 'first'"),
 ])
 def test_rules_reject_parameters_out_of_domain(make, message):
     with pytest.raises(ValueError, match=message):
