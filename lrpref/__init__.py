@@ -3,7 +3,7 @@
 The engine follows the Montavon LRP tutorial: per layer, four visible array steps (z, s, c, R), on NumPy or
 CuPy. Conventions (stabilizer, bias handling, pooling, output seed) are named parameters.
 """
-from . import composites, conventions, layers, rules
+from . import composites, conventions, layers, models, rules
 from .composites import Composite
 from .explain import Explanation, explain
 from .io import load, save
@@ -14,5 +14,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Composite", "Explanation", "Network", "Node", "Sequential", "Stabilizer", "composites", "conventions",
-    "explain", "fold_batchnorm", "layers", "load", "rules", "save",
+    "explain", "fold_batchnorm", "layers", "load", "models", "rules", "save",
 ]

@@ -2,12 +2,10 @@
 import argparse
 import sys
 
-import numpy as np
-
-from . import __version__, composites, conventions, data
+from . import __version__, composites, conventions, data, preprocessing
 from .backend import BACKENDS, to_host
 from .explain import INITS, explain
-from .heatmap import gray_rgb, relevance_rgb, save_panels
+from .heatmap import relevance_rgb, save_panels
 from .io import DTYPES, load
 from .preprocessing import load_image
 
@@ -30,7 +28,8 @@ def build_parser():
     p = commands.add_parser("explain", help="explain one input and write a heatmap PNG", description=EXPLAIN_HELP,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=data.DEFAULT_MODEL,
-                   help=f"a shipped model ({', '.join(data.MODELS)}) or an lrpref HDF5 file (default: %(default)s)")
+                   help=f"a shipped model ({', '.join(data.MODELS)}), an lrpref HDF5 file or a Keras .h5 model "
+                        "(default: %(default)s)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--image", help="an image file (PNG, JPEG, ...), preprocessed as the model records")
     source.add_argument("--sample", type=int, default=0,
@@ -60,8 +59,11 @@ def build_parser():
 def run_explain(args):
     path = data.model_path(args.model) if args.model in data.MODELS else args.model
     net = load(path, dtype=args.dtype, backend=args.backend)
+    spec = preprocessing.get(net.meta.get("preprocessing", "mnist"))
     if args.image:
-        x, label, what = load_image(args.image, net.meta.get("preprocessing", "mnist")), None, args.image
+        x, label, what = load_image(args.image, spec.name), None, args.image
+    elif spec.name != "mnist":
+        raise ValueError(f"this model takes {spec.name} images: pass one with --image")
     else:
         xs, ys = data.mnist_sample()
         if not 0 <= args.sample < len(xs):
@@ -80,7 +82,8 @@ def run_explain(args):
     print(f"model      {path} ({args.dtype}, {net.xp.__name__})")
     print(f"input      {what}" + ("" if label is None else f" (label {label})"))
     print(f"composite  {composite.name}" + ("" if not params else " with " + ", ".join(f"{k}={v}" for k, v in params.items())))
-    print("scores     " + "  ".join(f"[{k}] {v:.2f}" for k, v in enumerate(scores)))
+    shown = range(len(scores)) if len(scores) <= 10 else scores.argsort()[::-1][:5]
+    print(("scores     " if len(scores) <= 10 else "top 5      ") + "  ".join(f"[{k}] {scores[k]:.2f}" for k in shown))
     print(f"target     {target} (predicted {int(scores.argmax())}); output relevance {float(to_host(e.init).sum()):.6g}"
           f" ({args.init})")
     print(f"relevance  sum over the input {float(to_host(e.relevance).sum()):.6g}")
@@ -89,12 +92,10 @@ def run_explain(args):
     if args.report:
         print(e.conservation().table(sample=0))
 
-    low, high = net.input_bounds or (float(x.min()), float(x.max()))
-    image = to_host(x[0])
     relevance = to_host(e.relevance)[0].sum(axis=0)
-    save_panels(args.output, [gray_rgb(image[0] if image.shape[0] == 1 else image, np.min(low), np.max(high)),
-                              relevance_rgb(relevance)],
-                captions=["input" if label is None else f"input ({label})", f"class {target}: {composite.name}"])
+    save_panels(args.output, [spec.pixels(to_host(x[0])), relevance_rgb(relevance)],
+                captions=["input" if label is None else f"input ({label})", f"class {target}: {composite.name}"],
+                zoom=max(1, 224 // relevance.shape[0]))
     print(f"wrote      {args.output}")
 
 

@@ -1,4 +1,4 @@
-"""Networks as HDF5 files, in lrpref's own schema (format version 1).
+"""Networks as HDF5 files: lrpref's own schema (format version 1), and reading Keras files.
 
 Schema::
 
@@ -31,9 +31,11 @@ import os
 import h5py
 import numpy as np
 
+from . import keras
 from .backend import to_host
 from .layers import LAYERS
 from .network import Network, Node
+from .preprocessing import get as get_preprocessing
 
 FORMAT = "lrpref"
 VERSION = 1
@@ -60,8 +62,8 @@ def save(net, path):
                 group.create_dataset(key, data=to_host(array))
 
 
-def load(path, dtype="float32", backend=None):
-    """Read a network written by :func:`save`.
+def load(path, dtype="float32", backend=None, preprocessing=None):
+    """Read a network: lrpref's schema, or a Keras full-model HDF5 file (Keras 2, or Keras 3's legacy .h5).
 
     Parameters
     ----------
@@ -70,37 +72,78 @@ def load(path, dtype="float32", backend=None):
         The dtype of every array (``None`` keeps the file's).
     backend : {"numpy", "cupy"} or None
         ``None``: the environment variable ``LRPREF_BACKEND``, else NumPy.
+    preprocessing : str or None
+        The input preprocessing the network expects (see :mod:`lrpref.preprocessing`); it sets the recorded
+        input range, the zB bounds. ``None`` keeps what the file records (Keras files of ``keras.applications``
+        VGG and ResNet: ``"caffe"``).
 
     Raises
     ------
     FileNotFoundError, ValueError
-        A missing file; a file that is not HDF5, not in this schema, or describes an invalid network (each
-        message names the layer and what was expected).
+        A missing file; a file that is not HDF5, neither lrpref's nor Keras', a Keras weights file without an
+        architecture, or an invalid network (each message names the layer and what was expected).
     """
     if dtype is not None and str(np.dtype(dtype)) not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
+    with open_hdf5(path) as f:
+        try:
+            kind = file_kind(f)
+            if kind == "lrpref":
+                net = _read_lrpref(f, path, dtype)
+            elif kind == "keras-model":
+                net = keras.load_model(f, dtype, preprocessing)
+            elif kind == "keras-weights":
+                raise ValueError("it holds Keras weights without an architecture: build one with "
+                                 "lrpref.models.vgg16(weights=path), lrpref.models.resnet50(weights=path) ...")
+            else:
+                raise ValueError(f"it is an HDF5 file but neither an lrpref network (attribute format='{FORMAT}') "
+                                 "nor a Keras model (attribute model_config)")
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{path}: {err}") from None
+    if preprocessing is not None:
+        set_preprocessing(net, preprocessing)
+    return net.to(backend) if backend is not None else net
+
+
+def open_hdf5(path):
+    """``h5py.File(path, "r")``, with clear errors for a missing or unreadable file."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such model file: {path}")
     try:
-        f = h5py.File(path, "r")
+        return h5py.File(path, "r")
     except OSError as err:
         raise ValueError(f"{path} is not a readable HDF5 file ({err})") from None
-    with f:
-        if f.attrs.get("format") != FORMAT:
-            raise ValueError(f"{path} is an HDF5 file but not an lrpref network (no attribute format='{FORMAT}')")
-        if f.attrs.get("format_version") != VERSION:
-            raise ValueError(f"{path} has lrpref format version {f.attrs.get('format_version')}; "
-                             f"this lrpref reads version {VERSION}")
-        if "nodes" not in f:
-            raise ValueError(f"{path} has no 'nodes' group")
-        nodes = [_read_node(f["nodes"][key], key, dtype) for key in sorted(f["nodes"])]
-        shape = f.attrs.get("input_shape")
-        shape = None if shape is None else tuple(None if s < 0 else int(s) for s in shape)
-        meta = json.loads(f.attrs.get("meta", "{}"))
+
+
+def file_kind(f):
+    """``"lrpref"``, ``"keras-model"``, ``"keras-weights"`` or ``None``, from an open HDF5 file's attributes."""
+    if f.attrs.get("format") == FORMAT:
+        return "lrpref"
+    if "model_config" in f.attrs:
+        return "keras-model"
+    if "layer_names" in f.attrs:
+        return "keras-weights"
+    return None
+
+
+def set_preprocessing(net, name):
+    """Record the preprocessing ``name`` and its input range (the zB bounds) in ``net.meta``."""
+    spec = get_preprocessing(name)
+    net.meta.update(preprocessing=name, input_low=spec.low, input_high=spec.high)
+
+
+def _read_lrpref(f, path, dtype):
+    if f.attrs.get("format_version") != VERSION:
+        raise ValueError(f"lrpref format version {f.attrs.get('format_version')}; this lrpref reads version {VERSION}")
+    if "nodes" not in f:
+        raise ValueError("no 'nodes' group")
+    nodes = [_read_node(f["nodes"][key], key, dtype) for key in sorted(f["nodes"])]
+    shape = f.attrs.get("input_shape")
+    shape = None if shape is None else tuple(None if s < 0 else int(s) for s in shape)
     try:
-        return Network(nodes, shape, meta, backend)
+        return Network(nodes, shape, json.loads(f.attrs.get("meta", "{}")))
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{path}: invalid network: {err}") from None
+        raise ValueError(f"invalid network: {err}") from None
 
 
 def _read_node(group, key, dtype):

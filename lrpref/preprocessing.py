@@ -1,31 +1,108 @@
-"""Turning image files into network input, by the preprocessing a network records in ``meta["preprocessing"]``.
+"""Turning images into network input, as each model family expects, and the input range that implies.
 
-``mnist``: grayscale, resized to 28x28, pixel values ``v / 127.5 - 1`` in [-1, 1] (the tutorial's scaling;
-white digit on black, as MNIST).
+A network records the name of its preprocessing in ``meta["preprocessing"]`` and the resulting valid
+input range in ``meta["input_low"]``/``["input_high"]``; composites with a zB rule take their bounds from it.
+
+============  ======================================================================  ===========================
+name          pixels v in 0..255 become                                               zB bounds per channel
+============  ======================================================================  ===========================
+mnist         gray, resized to 28x28, ``v / 127.5 - 1`` (the Montavon tutorial)        -1 .. 1
+torchvision   RGB, shorter side 256 then centre crop 224, ``(v / 255 - mean) / std``,   ``(0 - mean) / std`` ..
+              ImageNet mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)          ``(1 - mean) / std``
+caffe         Keras' ``preprocess_input`` for VGG and ResNet: RGB to BGR, shorter       ``-mean`` .. ``255 - mean``
+              side 256 then centre crop 224, ``v - mean``, mean (103.939, 116.779,
+              123.68) in BGR order, unscaled
+============  ======================================================================  ===========================
+
+The resize and crop follow torchvision's reference transform (``Resize(256)``, ``CenterCrop(224)``, bilinear),
+for Keras models too.
 """
+from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image
 
-PREPROCESSING = {
-    # name: (Pillow mode, (height, width), function from uint8 array (H, W[, C]) to float array (C, H, W))
-    "mnist": ("L", (28, 28), lambda pixels: (pixels.astype(np.float64) / 127.5 - 1.0)[None]),
-}
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """``x = (v / scale - mean) / std`` per channel, after resizing; see the module docstring."""
+
+    name: str
+    mode: str
+    size: tuple
+    resize: int = None
+    bgr: bool = False
+    scale: float = 1.0
+    mean: tuple = (0.0,)
+    std: tuple = (1.0,)
+
+    @property
+    def low(self):
+        """The smallest value of every channel: what pixel value 0 becomes."""
+        return [(0.0 - m) / s for m, s in zip(self.mean, self.std)]
+
+    @property
+    def high(self):
+        """The largest value of every channel: what pixel value 255 becomes."""
+        return [(255.0 / self.scale - m) / s for m, s in zip(self.mean, self.std)]
+
+    def geometry(self, image):
+        """Resize (shorter side to ``resize``, then centre crop), or resize straight to ``size``."""
+        height, width = self.size
+        if self.resize is None:
+            return image.resize((width, height), Image.Resampling.BILINEAR)
+        w, h = image.size
+        short, long = (w, h) if w <= h else (h, w)
+        new_short, new_long = self.resize, int(self.resize * long / short)
+        image = image.resize((new_short, new_long) if w <= h else (new_long, new_short), Image.Resampling.BILINEAR)
+        w, h = image.size
+        top, left = int(round((h - height) / 2.0)), int(round((w - width) / 2.0))
+        return image.crop((left, top, left + width, top + height))
+
+    def __call__(self, image):
+        """A Pillow image as network input of shape (1, C, H, W), float64."""
+        pixels = np.asarray(self.geometry(image.convert(self.mode)), dtype=np.float64)
+        pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+        if self.bgr:
+            pixels = pixels[:, :, ::-1]
+        x = (pixels / self.scale - np.asarray(self.mean)) / np.asarray(self.std)
+        return np.ascontiguousarray(x.transpose(2, 0, 1))[None]
+
+    def pixels(self, x):
+        """One network input (C, H, W) back to displayable pixels: uint8 RGB of shape (H, W, 3)."""
+        values = (np.moveaxis(np.asarray(x, dtype=np.float64), 0, -1) * np.asarray(self.std) + np.asarray(self.mean))
+        values = values[:, :, ::-1] if self.bgr else values
+        values = np.clip(np.rint(values * self.scale), 0, 255).astype(np.uint8)
+        return np.repeat(values, 3, axis=-1) if values.shape[-1] == 1 else values
+
+
+PREPROCESSING = {p.name: p for p in (
+    Preprocessing("mnist", "L", (28, 28), scale=127.5, mean=(1.0,)),
+    Preprocessing("torchvision", "RGB", (224, 224), resize=256, scale=255.0,
+                  mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+    Preprocessing("caffe", "RGB", (224, 224), resize=256, bgr=True, mean=(103.939, 116.779, 123.68),
+                  std=(1.0, 1.0, 1.0)),
+)}
+
+
+def get(name):
+    """A :class:`Preprocessing` by name."""
+    if name not in PREPROCESSING:
+        raise ValueError(f"unknown preprocessing {name!r}: expected one of {sorted(PREPROCESSING)}")
+    return PREPROCESSING[name]
 
 
 def load_image(path, preprocessing):
-    """Read an image file (PNG, JPEG, ... via Pillow) as a batch of one, shape (1, C, H, W), float64.
+    """Read an image file (PNG, JPEG, ... via Pillow) as network input of shape (1, C, H, W), float64.
 
     Raises
     ------
     ValueError
         For an unknown preprocessing or a file Pillow cannot read.
     """
-    if preprocessing not in PREPROCESSING:
-        raise ValueError(f"unknown preprocessing {preprocessing!r}: expected one of {sorted(PREPROCESSING)}")
-    mode, (height, width), convert = PREPROCESSING[preprocessing]
+    spec = get(preprocessing)
     try:
         with Image.open(path) as image:
-            image = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
+            return spec(image)
     except (OSError, Image.UnidentifiedImageError) as err:
         raise ValueError(f"cannot read image {path}: {err}") from None
-    return convert(np.asarray(image))[None]

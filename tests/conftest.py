@@ -6,6 +6,8 @@ import pytest
 from hypothesis import settings
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "weights"))   # the export script
+os.environ["KERAS_BACKEND"] = "torch"   # the Keras tests run Keras 3 on PyTorch
 
 from lrpref import backend  # noqa: E402
 

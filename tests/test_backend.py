@@ -57,6 +57,16 @@ def test_engine_modules_do_not_import_cupy():
     assert offenders == []
 
 
+def test_lrpref_never_imports_the_frameworks_it_reads():
+    """torch and keras are test dependencies only (the export and training scripts in weights/ use torch)."""
+    import pathlib
+    import re
+    import lrpref
+    uses = re.compile(r"^\s*(import|from)\s+(torch|keras|tensorflow|torchvision)\b", re.M)
+    offenders = [str(p) for p in pathlib.Path(lrpref.__file__).parent.rglob("*.py") if uses.search(p.read_text())]
+    assert offenders == []
+
+
 def test_mixed_dtypes_are_refused():
     with pytest.raises(ValueError, match="share one backend and dtype"):
         Sequential([layers.Dense(np.ones((2, 3), np.float32)), layers.Dense(np.ones((2, 2)))])

@@ -85,7 +85,7 @@ def test_bad_files_give_clear_errors(tmp_path, rng):
         load(tmp_path / "truncated.h5")
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f["x"] = np.zeros(3)
-    with pytest.raises(ValueError, match="not an lrpref network"):
+    with pytest.raises(ValueError, match="neither an lrpref network .* nor a Keras model"):
         load(tmp_path / "other.h5")
     write_node(tmp_path / "unknown.h5", type="Softmax")
     with pytest.raises(ValueError, match=r"layer 0000 \('layer'\): unknown layer type 'Softmax'; supported: Dense, Conv2d"):

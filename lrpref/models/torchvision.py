@@ -1,0 +1,166 @@
+"""VGG and ResNet in torchvision's layout: node names are torchvision's module paths.
+
+``features.0`` holds the parameters ``features.0.weight`` and ``features.0.bias`` of a torchvision state dict,
+``layer1.0.bn1`` holds ``layer1.0.bn1.weight``, ``.bias``, ``.running_mean`` and ``.running_var``. Nodes that
+torchvision has no module for are named after what they do: ``flatten``, ``layer1.0.add``, and the ReLUs of a
+residual block ``relu1``, ``relu2`` (after bn1, bn2) and ``relu`` (after the addition).
+
+Every builder takes ``param(name, shape, kind)``, which returns the array for one parameter: random
+initialisation as torchvision's (:func:`random_init`) or entries of a state dict (:func:`state_dict_params`).
+"""
+import math
+
+import numpy as np
+
+from ..layers import AdaptiveAvgPool2d, Add, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU
+from ..network import INPUT, Network, Node
+
+VGG_CONFIGS = {
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+RESNET_CONFIGS = {
+    "resnet18": ("basic", (2, 2, 2, 2)),
+    "resnet34": ("basic", (3, 4, 6, 3)),
+    "resnet50": ("bottleneck", (3, 4, 6, 3)),
+    "resnet101": ("bottleneck", (3, 4, 23, 3)),
+    "resnet152": ("bottleneck", (3, 8, 36, 3)),
+}
+ARCHITECTURES = ("vgg16", "vgg16_bn", "vgg19", "vgg19_bn") + tuple(RESNET_CONFIGS)
+BN_EPS = 1e-5
+
+
+class _Builder:
+    """Appends named nodes; ``param`` supplies the arrays."""
+
+    def __init__(self, param):
+        self.param, self.nodes, self.last = param, [], INPUT
+
+    def add(self, name, layer, inputs=None):
+        """Append a node reading ``inputs`` (default: the last node)."""
+        self.nodes.append(Node(name, layer, tuple(inputs) if inputs else (self.last,)))
+        self.last = name
+        return name
+
+    def conv(self, name, c_in, c_out, kernel, stride=1, padding=0, bias=False, inputs=None):
+        weight = self.param(f"{name}.weight", (c_out, c_in, kernel, kernel), "conv")
+        b = self.param(f"{name}.bias", (c_out,), "bias") if bias else None
+        return self.add(name, Conv2d(weight, b, stride=stride, padding=padding), inputs)
+
+    def bn(self, name, channels):
+        arrays = [self.param(f"{name}.{p}", (channels,), "bn_" + p)
+                  for p in ("weight", "bias", "running_mean", "running_var")]
+        return self.add(name, BatchNorm2d(*arrays, eps=BN_EPS))
+
+    def dense(self, name, n_in, n_out, kind):
+        return self.add(name, Dense(self.param(f"{name}.weight", (n_out, n_in), kind),
+                                    self.param(f"{name}.bias", (n_out,), kind + "_bias")))
+
+
+def vgg(arch, param, num_classes=1000):
+    """VGG16/19, with BatchNorm after every convolution for the ``_bn`` variants (torchvision's ``vgg16_bn``)."""
+    b = _Builder(param)
+    batch_norm, c_in, i = arch.endswith("_bn"), 3, 0
+    for v in VGG_CONFIGS[arch.replace("_bn", "")]:
+        if v == "M":
+            b.add(f"features.{i}", MaxPool2d(2, 2))
+            i += 1
+            continue
+        b.conv(f"features.{i}", c_in, v, 3, padding=1, bias=True)
+        if batch_norm:
+            b.bn(f"features.{i + 1}", v)
+        b.add(f"features.{i + 1 + batch_norm}", ReLU())
+        c_in, i = v, i + 2 + batch_norm
+    b.add("avgpool", AdaptiveAvgPool2d(7))
+    b.add("flatten", Flatten())
+    b.dense("classifier.0", 512 * 7 * 7, 4096, "linear_vgg")
+    b.add("classifier.1", ReLU())
+    b.add("classifier.2", Dropout(0.5))
+    b.dense("classifier.3", 4096, 4096, "linear_vgg")
+    b.add("classifier.4", ReLU())
+    b.add("classifier.5", Dropout(0.5))
+    b.dense("classifier.6", 4096, num_classes, "linear_vgg")
+    return Network(b.nodes, input_shape=(3, None, None), meta={"architecture": arch})
+
+
+def resnet(arch, param, num_classes=1000):
+    """ResNet18-152 as torchvision ("ResNet v1.5": the stride of a bottleneck sits on its 3x3 convolution)."""
+    block, counts = RESNET_CONFIGS[arch]
+    b = _Builder(param)
+    b.conv("conv1", 3, 64, 7, stride=2, padding=3)
+    b.bn("bn1", 64)
+    b.add("relu", ReLU())
+    b.add("maxpool", MaxPool2d(3, 2, 1))
+    expansion = 4 if block == "bottleneck" else 1
+    c_in = 64
+    for stage, (count, width) in enumerate(zip(counts, (64, 128, 256, 512)), 1):
+        for index in range(count):
+            stride = 2 if stage > 1 and index == 0 else 1
+            name, block_input = f"layer{stage}.{index}", b.last
+            if block == "bottleneck":
+                b.conv(f"{name}.conv1", c_in, width, 1)
+                b.bn(f"{name}.bn1", width)
+                b.add(f"{name}.relu1", ReLU())
+                b.conv(f"{name}.conv2", width, width, 3, stride=stride, padding=1)
+                b.bn(f"{name}.bn2", width)
+                b.add(f"{name}.relu2", ReLU())
+                b.conv(f"{name}.conv3", width, width * 4, 1)
+                main = b.bn(f"{name}.bn3", width * 4)
+            else:
+                b.conv(f"{name}.conv1", c_in, width, 3, stride=stride, padding=1)
+                b.bn(f"{name}.bn1", width)
+                b.add(f"{name}.relu1", ReLU())
+                b.conv(f"{name}.conv2", width, width, 3, padding=1)
+                main = b.bn(f"{name}.bn2", width)
+            skip = block_input
+            if stride != 1 or c_in != width * expansion:   # the projection shortcut
+                b.conv(f"{name}.downsample.0", c_in, width * expansion, 1, stride=stride, inputs=(block_input,))
+                skip = b.bn(f"{name}.downsample.1", width * expansion)
+            b.add(f"{name}.add", Add(), (main, skip))
+            b.add(f"{name}.relu", ReLU())
+            c_in = width * expansion
+    b.add("avgpool", AdaptiveAvgPool2d(1))
+    b.add("flatten", Flatten())
+    b.dense("fc", 512 * expansion, num_classes, "linear_resnet")
+    return Network(b.nodes, input_shape=(3, None, None), meta={"architecture": arch})
+
+
+def build(arch, param, num_classes=1000):
+    """The network ``arch`` (one of :data:`ARCHITECTURES`) with parameters from ``param``."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}: expected one of {ARCHITECTURES}")
+    return (vgg if arch.startswith("vgg") else resnet)(arch, param, num_classes)
+
+
+def random_init(seed=0, dtype="float32"):
+    """``param`` drawing parameters as torchvision initialises them (not its random numbers).
+
+    Convolutions: He normal with fan-out (``kaiming_normal_(mode="fan_out")``); BatchNorm weight 1, bias 0,
+    statistics 0 and 1; VGG's Linear layers normal(0, 0.01); ResNet's fc uniform in +-1/sqrt(fan_in) (PyTorch's
+    default); every bias 0 (torchvision draws the fc bias uniformly).
+    """
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+
+    def param(name, shape, kind):
+        if kind == "conv":
+            return rng.standard_normal(shape, dtype=np.float32).astype(dtype) * math.sqrt(2.0 / (shape[0] * shape[2] * shape[3]))
+        if kind == "linear_vgg":
+            return rng.standard_normal(shape, dtype=np.float32).astype(dtype) * 0.01
+        if kind == "linear_resnet":
+            return rng.uniform(-1.0, 1.0, shape).astype(dtype) / math.sqrt(shape[1])
+        fill = 1.0 if kind in ("bn_weight", "bn_running_var") else 0.0
+        return np.full(shape, fill, dtype=dtype)
+    return param
+
+
+def state_dict_params(state, dtype="float32"):
+    """``param`` reading a torchvision state dict (names to arrays), checking every shape."""
+    def param(name, shape, kind):
+        if name not in state:
+            raise ValueError(f"the state dict has no entry {name!r}")
+        array = np.asarray(state[name])
+        if array.shape != tuple(shape):
+            raise ValueError(f"state dict entry {name!r} has shape {array.shape}, the architecture needs {tuple(shape)}")
+        return array.astype(dtype, copy=False)
+    return param

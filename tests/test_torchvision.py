@@ -1,0 +1,111 @@
+"""torchvision VGG and ResNet through weights/export_torchvision.py, against PyTorch, full size.
+
+The reference models are the export script's plain-PyTorch architectures, which carry torchvision's module
+names (their state dicts load into torchvision's models key for key; checked against torchvision 0.29,
+see the README). PyTorch runs float64 throughout, so float64 logits agree to 1e-10.
+"""
+import numpy as np
+import pytest
+import torch
+
+import export_torchvision
+import lrpref
+
+ARCHS = ["vgg16", "vgg16_bn", "resnet18", "resnet34", "resnet50", "resnet101"]
+
+
+def randomise_batchnorm(model, seed):
+    """Random BatchNorm parameters and statistics, so that the tests see them."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                c = m.num_features
+                m.weight.copy_(0.5 + torch.rand(c, generator=generator))
+                m.bias.copy_(0.1 * torch.randn(c, generator=generator))
+                m.running_mean.copy_(0.1 * torch.randn(c, generator=generator))
+                m.running_var.copy_(0.5 + torch.rand(c, generator=generator))
+    return model
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    cache = {}
+
+    def get(arch):
+        if arch not in cache:
+            folder = tmp_path_factory.mktemp(arch)
+            torch.manual_seed(0)
+            model = randomise_batchnorm(export_torchvision.torch_model(arch), 0)
+            torch.save(model.state_dict(), folder / "state.pth")
+            export_torchvision.main([arch, str(folder / "net.h5"), "--state-dict", str(folder / "state.pth")])
+            cache[arch] = model, folder / "net.h5"
+        return cache[arch]
+    return get
+
+
+def images(dtype):
+    x = np.random.default_rng(1).uniform(0, 1, size=(2, 3, 224, 224))
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    return ((x - mean[:, None, None]) / std[:, None, None]).astype(dtype)
+
+
+def relative(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_logits_equal_pytorch(exported, arch):
+    model, path = exported(arch)
+    x32, x64 = images(np.float32), images(np.float64)
+    with torch.no_grad():
+        ref32 = model.float()(torch.from_numpy(x32)).numpy()
+        ref64 = model.double()(torch.from_numpy(x64)).numpy()
+    assert relative(lrpref.load(path).forward(x32), ref32) < 1e-4
+    net = getattr(lrpref.models, arch)(weights=path, dtype="float64")
+    assert relative(net.forward(x64), ref64) < 1e-10
+    assert net.meta["preprocessing"] == "torchvision" and net.meta["architecture"] == arch
+
+
+def test_node_names_are_torchvision_module_paths(exported):
+    model, path = exported("resnet50")
+    net = lrpref.load(path, dtype=None)
+    state = model.state_dict()
+    for node in net.nodes:
+        for key, array in node.layer.arrays().items():
+            name = f"{node.name}.{key}"
+            expected = state[name].numpy() if name in state else 0.0   # torchvision's convolutions have no bias
+            assert np.array_equal(array, np.broadcast_to(expected, array.shape)), name
+    block = net.nodes[net.names.index("layer2.0.add")]
+    assert block.inputs == ("layer2.0.bn3", "layer2.0.downsample.1") and net["layer2.0.conv2"].stride == (2, 2)
+
+
+def test_export_without_a_state_dict_is_the_seeded_random_initialisation(tmp_path):
+    export_torchvision.main(["resnet18", str(tmp_path / "r18.h5"), "--seed", "3"])
+    torch.manual_seed(3)
+    model = export_torchvision.torch_model("resnet18")
+    x = images(np.float32)
+    with torch.no_grad():
+        reference = model(torch.from_numpy(x)).numpy()
+    assert relative(lrpref.load(tmp_path / "r18.h5").forward(x), reference) < 1e-4
+
+
+def test_architecture_and_state_dict_mismatches_are_named(exported, tmp_path):
+    _, path = exported("resnet18")
+    with pytest.raises(ValueError, match="holds 'resnet18', not 'resnet34'"):
+        lrpref.models.resnet34(weights=path)
+    with pytest.raises(ValueError, match="the Keras layout needs a Keras weights file"):
+        lrpref.models.resnet50(layout="keras")
+    state = torch.load(path.parent / "state.pth")
+    state["layer1.0.conv1.weight"] = torch.zeros(64, 64, 1, 1)
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match=r"'layer1.0.conv1.weight' has shape \(64, 64, 1, 1\), the architecture needs "
+                                         r"\(64, 64, 3, 3\)"):
+        export_torchvision.main(["resnet18", str(tmp_path / "bad.h5"), "--state-dict", str(tmp_path / "bad.pth")])
+
+
+def test_random_networks_without_a_file():
+    """No file: random weights in torchvision's layout, with its preprocessing recorded."""
+    net = lrpref.models.resnet18(seed=1)
+    assert net.dtype == np.float32 and net.meta["preprocessing"] == "torchvision"
+    assert net.forward(images(np.float32)).shape == (2, 1000)
