@@ -16,8 +16,9 @@ import inspect
 from . import conventions
 from .layers import AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, \
     ReLU, ZeroPad2d
-from .rules import LRP0, AlphaBeta, AverageMaxPool, Epsilon, Flat, Norm, Pass, ProportionalSplit, Rule, \
-    WinnerTakeAll, WSquare, ZBox, ZPlus
+from .rules import LRP0, AlphaBeta, AverageMaxPool, Epsilon, FixedSplit, Flat, Norm, OriginalZPlus, Pass, \
+    ProportionalSplit, RatioSplit, Rule, WinnerTakeAll, WSquare, ZBox, ZPlus
+from .stabilizer import Stabilizer
 
 WEIGHTED = (Dense, Conv2d)
 
@@ -115,6 +116,21 @@ class TutorialIndex(Selector):
         return f"tutorial index {self.low}..{self.high}"
 
 
+class Projection(Selector):
+    """Residual additions whose skip branch is a projection (a 1x1 convolution, usually with BatchNorm)
+    rather than the identity: the second input of the Add comes from a Conv2d or BatchNorm2d."""
+
+    def matches(self, net, index):
+        node = net.nodes[index]
+        if not isinstance(node.layer, Add):
+            return False
+        producers = {n.name: n.layer for n in net.nodes}
+        return isinstance(producers.get(node.inputs[1]), (Conv2d, BatchNorm2d))
+
+    def __str__(self):
+        return "projection shortcut"
+
+
 class Both(Selector):
     """Layers matched by both selectors."""
 
@@ -139,9 +155,13 @@ class Composite:
     name : str
     fold_batchnorm : bool
         Merge BatchNorm2d into the layer before it before explaining (Zennit's canonizer).
+    init : str or None
+        The output relevance ``explain`` starts from when it is not given (``None``: the logit).
+    requires : tuple of layer classes
+        Kinds of layer the network must contain (the composite makes no sense without them).
     """
 
-    def __init__(self, entries, name="custom", fold_batchnorm=True):
+    def __init__(self, entries, name="custom", fold_batchnorm=True, init=None, requires=()):
         self.entries = list(entries)
         for entry in self.entries:
             if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], Selector)
@@ -149,6 +169,8 @@ class Composite:
                 raise TypeError(f"composite entries must be (Selector, Rule) pairs, got {entry!r}")
         self.name = name
         self.fold_batchnorm = fold_batchnorm
+        self.init = init
+        self.requires = tuple(requires)
 
     def rules(self, net):
         """The rule of every layer of ``net``, in order.
@@ -158,6 +180,9 @@ class Composite:
         ValueError
             If a layer matches no entry, or its entry's rule does not apply to that kind of layer.
         """
+        for kind in self.requires:
+            if not any(isinstance(layer, kind) for layer in net.layers):
+                raise ValueError(f"composite {self.name!r} needs a network with {kind.__name__} layers; this one has none")
         rules = []
         for i, node in enumerate(net.nodes):
             rule = next((rule for selector, rule in self.entries if selector.matches(net, i)), None)
@@ -190,18 +215,21 @@ def base(stabilizer, maxpool="winner"):
     ]
 
 
-MAXPOOL = ("winner", "gradient", "average")
+MAXPOOL = ("winner", "gradient", "average", "average2x2")
 
 
 def maxpool_rule(maxpool, stabilizer):
     """``"winner"``: winner-take-all, ties split equally; ``"gradient"``: all to the first maximum (PyTorch's
-    gradient, Zennit's behaviour); ``"average"``: the tutorial's average-pool treatment."""
+    gradient, Zennit's behaviour); ``"average"``: the tutorial's average-pool treatment (the max pool's own
+    windows); ``"average2x2"``: 2x2 average pooling, as the LRP-for-ResNet code does."""
     if maxpool == "winner":
         return WinnerTakeAll("split")
     if maxpool == "gradient":
         return WinnerTakeAll("first")
     if maxpool == "average":
         return AverageMaxPool(stabilizer)
+    if maxpool == "average2x2":
+        return AverageMaxPool(stabilizer, kernel_size=2)
     raise ValueError(f"maxpool must be one of {MAXPOOL}, got {maxpool!r}")
 
 
@@ -371,6 +399,45 @@ def tutorial_vgg16(low, high, epsilon=0.25, gamma=0.25, maxpool="average"):
         (Kind(*WEIGHTED) & upper, LRP0(stab)),
         (Kind(ReLU, Dropout, Flatten, AdaptiveAvgPool2d), Pass()),
     ], "tutorial_vgg16")
+
+
+# -- ResNet: Otsuki et al. 2024 ------------------------------------------------------------------------------
+
+SKIP = {   # variant: (split at identity shortcuts, split at projection shortcuts), the authors' --skip-connection-prop-type
+    "latest": (FixedSplit(1.0), RatioSplit()),
+    "simple": (FixedSplit(1.0), FixedSplit(0.5)),
+    "flows_skip": (RatioSplit(), RatioSplit()),
+    "flows_skip_simple": (FixedSplit(0.5), FixedSplit(0.5)),
+}
+
+
+@register
+def otsuki2024(skip="flows_skip", stabilizer=1e-5, maxpool="average2x2"):
+    """The LRP-for-ResNet pipeline of Otsuki et al. (ECCV 2024) as their published code runs it.
+
+    z-plus (``rho(w) = w+``, ``+1e-5``) on every convolution, the first on an all-ones input and the
+    projection shortcuts included; z-plus with the bias zeroed on the classifier; the average pools with the
+    same increment; BatchNorm and ReLU passed through and BatchNorm not folded (the rules see the bare
+    convolution weights, the splits the true branch outputs); the stem max pool as a 2x2 average pool; the
+    output relevance the softmax probability of the explained class. ``skip`` picks the split at the residual
+    additions (``resnet_and_clrp.md`` §1.3): ``"flows_skip"`` (the paper's method: ratio-based everywhere),
+    ``"flows_skip_simple"`` (symmetric everywhere), ``"latest"`` (their code's default: identity shortcuts get
+    nothing, projections ratio-based), ``"simple"`` (identity nothing, projections symmetric).
+    """
+    if skip not in SKIP:
+        raise ValueError(f"unknown skip {skip!r}: expected one of {sorted(SKIP)}")
+    stab = Stabilizer(stabilizer, sign_aware=False)
+    identity, projection = SKIP[skip]
+    return Composite([
+        (First(Conv2d), OriginalZPlus(stab, ones_input=True)),
+        (Kind(Conv2d), OriginalZPlus(stab)),
+        (Kind(Dense), OriginalZPlus(stab, zero_bias=True)),
+        (Kind(Add) & Projection(), projection),
+        (Kind(Add), identity),
+        (Kind(MaxPool2d), maxpool_rule(maxpool, stab)),
+        (Kind(AvgPool2d, AdaptiveAvgPool2d), Norm(stab)),
+        (Kind(ReLU, Dropout, BatchNorm2d, Flatten, ZeroPad2d), Pass()),
+    ], "otsuki2024", fold_batchnorm=False, init="softmax", requires=(Add,))
 
 
 # -- lookup -----------------------------------------------------------------------------------------------------

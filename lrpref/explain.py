@@ -5,7 +5,7 @@ import numpy as np
 
 from . import composites
 from .backend import array_module, asarray, to_host
-from .network import INPUT, fold_batchnorm
+from .network import INPUT, fold_batchnorm, residual_blocks
 
 INITS = ("logit", "one", "softmax")
 
@@ -31,6 +31,8 @@ class Explanation:
         The layer names.
     rules : list
         The rule of every layer.
+    tensors : dict
+        The relevance of every tensor, by the name of the layer producing it (``"input"`` for the input).
     """
 
     relevance: object
@@ -40,6 +42,8 @@ class Explanation:
     target: object
     names: list
     rules: list
+    tensors: dict
+    blocks: list
     _sums: list
 
     def __repr__(self):
@@ -51,7 +55,7 @@ class Explanation:
         return ConservationReport(self)
 
 
-def explain(net, x, target=None, composite="epsilon_gamma_box", init="logit", convention=None, **rule_params):
+def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, convention=None, **rule_params):
     """Explain the network's output for a batch ``x`` with LRP.
 
     Parameters
@@ -64,10 +68,11 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init="logit", co
         Must be ``None`` when ``init`` is an array.
     composite : str or Composite
         A name from :data:`lrpref.composites.COMPOSITES` or a :class:`~lrpref.composites.Composite`.
-    init : {"logit", "one", "softmax"} or array
+    init : {"logit", "one", "softmax"}, array or None
         The output relevance: the target's logit (the tutorial, Zennit's example scripts), 1 at the target
         (Zennit's README), the target's softmax probability, or an explicit array of the output's shape
-        (or of one sample's output shape), e.g. for contrastive methods.
+        (or of one sample's output shape), e.g. for contrastive methods. ``None``: the composite's own
+        choice (``otsuki2024``: softmax), else the logit.
     convention : str or None
         What numeric rule parameters mean: ``"zennit"`` (``None``, the default) or ``"tutorial"``; see
         :mod:`lrpref.conventions`. The ``tutorial_*`` composites fix their own and do not take it.
@@ -87,6 +92,7 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init="logit", co
 
     acts = model.activations(x)
     output = acts[model.nodes[-1].name]
+    init = (chosen.init or "logit") if init is None else init
     R_out, target = initial_relevance(output, target, init)
 
     relevance = {model.nodes[-1].name: R_out}   # relevance of every tensor, by the name of the node producing it
@@ -105,7 +111,8 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init="logit", co
 
     layers = [_tensor(relevance, node.inputs, xp, acts) for node in model.nodes]
     _check_finite(layers, model)
-    return Explanation(relevance[INPUT], layers, output, R_out, target, model.names, rules, sums)
+    return Explanation(relevance[INPUT], layers, output, R_out, target, model.names, rules, relevance,
+                       residual_blocks(model), sums)
 
 
 def _sample_sum(R):
@@ -205,6 +212,17 @@ class ConservationReport:
         self.stabilizer = self.out - self.into - self.bias
         self.total_out = to_host(_sample_sum(e.init))
         self.total_in = to_host(_sample_sum(e.relevance))
+        self.block_names = [add for add, _ in e.blocks]
+        self.block_in = np.stack([to_host(_sample_sum(e.tensors[t])) for _, t in e.blocks]) if e.blocks else \
+            np.zeros((0, n))
+
+    def plot_blocks(self, path, sample=0):
+        """A PNG of the relevance sum along a residual network: its input, the input of every residual block
+        (the tensor its shortcut starts from), and the output relevance; for one sample."""
+        from .plots import line_plot
+        sums = [self.total_in[sample], *self.block_in[:, sample], self.total_out[sample]]
+        line_plot(path, [("relevance sum", range(len(sums)), sums)], title="relevance along the network",
+                  xlabel="0: input, 1..B: input of residual block b, B + 1: output", ylabel="sum of relevance")
 
     def table(self, sample=None):
         """The report as text, for one sample or (``None``) summed over the batch."""

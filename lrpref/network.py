@@ -12,7 +12,7 @@ import numpy as np
 
 from .backend import ENV_VAR, array_module, asarray, resolve
 from .backend import name as module_name
-from .layers import BatchNorm2d, Conv2d, Dense, Layer
+from .layers import Add, BatchNorm2d, Conv2d, Dense, Layer
 
 INPUT = "input"
 
@@ -239,3 +239,20 @@ def fold_batchnorm(net):
         nodes[source] = Node(nodes[source].name, linear, nodes[source].inputs)
         nodes[i] = Node(node.name, identity, node.inputs)
     return Network(nodes, net.input_shape, net.meta)
+
+
+def residual_blocks(net):
+    """``[(Add node name, block input tensor name)]`` for every residual addition of ``net``.
+
+    The block input is where the shortcut starts: the skip input of the Add, traced back through a projection
+    (Conv2d and BatchNorm2d layers) if there is one.
+    """
+    producers = {node.name: node for node in net.nodes}
+    blocks = []
+    for node in net.nodes:
+        if isinstance(node.layer, Add):
+            tensor = node.inputs[1]
+            while tensor in producers and isinstance(producers[tensor].layer, (Conv2d, BatchNorm2d)):
+                tensor = producers[tensor].inputs[0]
+            blocks.append((node.name, tensor))
+    return blocks

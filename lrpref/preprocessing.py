@@ -59,14 +59,21 @@ class Preprocessing:
         top, left = int(round((h - height) / 2.0)), int(round((w - width) / 2.0))
         return image.crop((left, top, left + width, top + height))
 
+    def unit(self, image):
+        """A Pillow image resized and cropped, as pixels in [0, 1], shape (C, H, W), RGB order, float64."""
+        pixels = np.asarray(self.geometry(image.convert(self.mode)), dtype=np.float64) / 255.0
+        return np.ascontiguousarray((pixels[:, :, None] if pixels.ndim == 2 else pixels).transpose(2, 0, 1))
+
+    def normalize(self, x):
+        """Images in [0, 1], shape (N, C, H, W), RGB order, to network input."""
+        values = np.asarray(x, dtype=np.float64) * 255.0
+        values = values[:, ::-1] if self.bgr else values
+        shape = (1, -1, 1, 1)
+        return (values / self.scale - np.reshape(self.mean, shape)) / np.reshape(self.std, shape)
+
     def __call__(self, image):
         """A Pillow image as network input of shape (1, C, H, W), float64."""
-        pixels = np.asarray(self.geometry(image.convert(self.mode)), dtype=np.float64)
-        pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
-        if self.bgr:
-            pixels = pixels[:, :, ::-1]
-        x = (pixels / self.scale - np.asarray(self.mean)) / np.asarray(self.std)
-        return np.ascontiguousarray(x.transpose(2, 0, 1))[None]
+        return self.normalize(self.unit(image)[None])
 
     def pixels(self, x):
         """One network input (C, H, W) back to displayable pixels: uint8 RGB of shape (H, W, 3)."""
@@ -92,8 +99,10 @@ def get(name):
     return PREPROCESSING[name]
 
 
-def load_image(path, preprocessing):
+def load_image(path, preprocessing, unit=False):
     """Read an image file (PNG, JPEG, ... via Pillow) as network input of shape (1, C, H, W), float64.
+
+    With ``unit=True``: resized and cropped only, pixels in [0, 1] (see :meth:`Preprocessing.unit`).
 
     Raises
     ------
@@ -103,6 +112,6 @@ def load_image(path, preprocessing):
     spec = get(preprocessing)
     try:
         with Image.open(path) as image:
-            return spec(image)
+            return spec.unit(image)[None] if unit else spec(image)
     except (OSError, Image.UnidentifiedImageError) as err:
         raise ValueError(f"cannot read image {path}: {err}") from None

@@ -97,6 +97,10 @@ class ZRule(Rule):
         """The weight transformation; the identity here."""
         return p
 
+    def rho_bias(self, b):
+        """The bias transformation: ``rho`` itself, unless a rule says otherwise."""
+        return self.rho(b)
+
     def incr(self, z):
         return self.stabilizer(z)
 
@@ -107,7 +111,7 @@ class ZRule(Rule):
     def relprop(self, layer, a, R):
         a = self.activation(a)
         w, b = self.rho(layer.weight), self.bias(layer)
-        b = None if b is None else self.rho(b)
+        b = None if b is None else self.rho_bias(b)
         z = self.incr(layer.linear(a, w, b))          # step 1: z_k = incr(sum_j a_j rho(w_jk) + rho(b_k))
         s = R / z                                     # step 2: s_k = R_k / z_k
         c = layer.transpose(s, w, a.shape)            # step 3: c_j = sum_k rho(w_jk) s_k
@@ -202,16 +206,50 @@ class WSquare(ZRule):
 
 
 @dataclass
-class AverageMaxPool(Norm):
-    """Max pooling treated as average pooling of the same windows in the backward pass (tutorial §1.3).
+class OriginalZPlus(ZRule):
+    """z-plus as Montavon et al. 2017 write it for non-negative inputs: ``rho(w) = w+``, the bias unchanged.
 
-    The forward pass keeps the maxima; relevance is split in proportion to every input of the window.
+    ``R_j = sum_k a_j w+_jk / incr(sum_j a_j w+_jk + b_k) R_k``; ``zero_bias`` drops the bias, ``ones_input``
+    replaces the input by ones. This is the rule of the LRP-for-ResNet code (Otsuki et al. 2024), which
+    applies it with ``ones_input`` to the first convolution and with ``zero_bias`` to the classifier. For
+    inputs of both signs see the generalized :class:`ZPlus`.
+    """
+
+    layer_types = WEIGHTED
+    stabilizer: Stabilizer = 1e-6
+    zero_bias: bool = False
+    ones_input: bool = False
+
+    def rho(self, p):
+        return positive(p)
+
+    def rho_bias(self, b):
+        return b
+
+    def activation(self, a):
+        return array_module(a).ones_like(a) if self.ones_input else a
+
+
+@dataclass
+class AverageMaxPool(Norm):
+    """Max pooling treated as average pooling in the backward pass (tutorial §1.3).
+
+    The forward pass keeps the maxima; relevance is split in proportion to the inputs of average-pool
+    windows: the max pool's own windows, or ``kernel_size`` x ``kernel_size`` windows with that stride and
+    no padding (the LRP-for-ResNet code uses 2 on torchvision's 3x3 stem pool).
     """
 
     layer_types = (MaxPool2d,)
+    kernel_size: int = None
 
     def relprop(self, layer, a, R):
-        return super().relprop(layer.as_average(), a, R)
+        pool = layer.as_average() if self.kernel_size is None else AvgPool2d(self.kernel_size)
+        if self.kernel_size is not None and tuple(pool.linear(a[:1, :1]).shape[2:]) != tuple(R.shape[2:]):
+            raise ValueError(
+                f"average pooling {self.kernel_size}x{self.kernel_size} in place of {layer!r} gives another output "
+                f"size than the max pool's {tuple(R.shape[2:])}; use the max pool's own windows (maxpool='average')"
+            )
+        return super().relprop(pool, a, R)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -399,6 +437,44 @@ class WinnerTakeAll(Rule):
         s = R / z                                      # step 2
         c = layer.transpose_maxima(s, a, y, first)     # step 3: c_i = sum_j [a_i wins window j] s_j
         return c, None                                 # step 4: R_i = 1 * c_i
+
+
+@dataclass
+class RatioSplit(Rule):
+    """Residual addition, Otsuki et al. 2024's ratio-based Relevance Splitting, conservative by construction:
+
+    ``R_main = R |h_main| / (|h_main| + |h_skip|)``, ``R_skip = R |h_skip| / (|h_main| + |h_skip|)``; positions
+    where both are 0 get 0 (the authors' code divides 0 by 0 there).
+    """
+
+    layer_types = (Add,)
+
+    def relprop(self, layer, a, R):
+        xp = array_module(R)
+        main, skip = xp.abs(a[0]), xp.abs(a[1])
+        z = main + skip                                   # step 1: the weights are |h|
+        s = R / xp.where(z == 0, 1.0, z)                  # step 2 (z = 0 only where |h_main| = |h_skip| = 0)
+        c = s                                             # step 3
+        return (main * c, skip * c), None                 # step 4
+
+
+@dataclass
+class FixedSplit(Rule):
+    """Residual addition with fixed shares: ``R_main = main * R``, ``R_skip = (1 - main) * R``.
+
+    ``main=0.5`` is Otsuki et al. 2024's symmetric Relevance Splitting; ``main=1`` sends everything to the
+    residual branch (their code's choice at identity shortcuts in the variants "latest" and "simple").
+    """
+
+    layer_types = (Add,)
+    main: float = 0.5
+
+    def __post_init__(self):
+        if not 0.0 <= self.main <= 1.0:
+            raise ValueError(f"the main branch's share must lie in [0, 1], got {self.main!r}")
+
+    def relprop(self, layer, a, R):
+        return (self.main * R, (1.0 - self.main) * R), None
 
 
 @dataclass

@@ -309,3 +309,17 @@ def test_bounds_for_explaining_come_from_the_preprocessing(saved):
     net = lrpref.load(path, preprocessing="torchvision")
     assert net.meta["preprocessing"] == "torchvision" and np.isclose(net.input_bounds[0][0], -0.485 / 0.229)
     assert isinstance(net["conv1_conv"], layers.Conv2d)
+
+
+def test_otsuki2024_on_keras_resnet50(saved):
+    """The authors' 2x2 average pool does not fit Keras' explicitly padded stem pool: a clear error; the max
+    pool's own windows work, and the splits conserve relevance through the blocks."""
+    _, path = saved("resnet50", "float32")
+    net = lrpref.load(path, dtype="float64")
+    x = images("float64", 1).transpose(0, 3, 1, 2)
+    with pytest.raises(ValueError, match="average pooling 2x2 in place of MaxPool2d.*maxpool='average'"):
+        lrpref.explain(net, x, composite="otsuki2024")
+    e = lrpref.explain(net, x, composite="otsuki2024", maxpool="average", stabilizer=1e-12)
+    report = e.conservation()
+    assert len(report.block_names) == 16 and report.block_names[0] == "conv2_block1_add"
+    assert np.isfinite(report.block_in).all() and (e.relevance >= 0).all()
