@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, composites, conventions, data, evaluation, preprocessing
+from . import __version__, composites, contrastive, conventions, data, evaluation, preprocessing
 from .backend import BACKENDS, to_host
 from .explain import INITS, explain
 from .heatmap import relevance_rgb, save_panels
@@ -50,9 +50,16 @@ def build_parser():
     source.add_argument("--sample", type=int, default=0,
                         help="index of a shipped held-out MNIST digit, 0..1999 (default: %(default)s)")
     p.add_argument("--target", type=int, help="the class to explain (default: the predicted class)")
-    p.add_argument("--composite", default="tutorial_mnist", choices=sorted(composites.COMPOSITES),
-                   metavar="NAME", help="rules per layer: " + ", ".join(sorted(composites.COMPOSITES))
-                   + " (default: %(default)s)")
+    p.add_argument("--composite", choices=sorted(composites.COMPOSITES), metavar="NAME",
+                   help="rules per layer: " + ", ".join(sorted(composites.COMPOSITES))
+                   + " (default: tutorial_mnist; clrp_paper with a contrastive --method)")
+    p.add_argument("--method", default="lrp", choices=("lrp", "clrp1", "clrp2", "sglrp"),
+                   help="plain LRP, or a contrastive explanation: CLRP variant 1 or 2 (Gu et al. 2018) or "
+                        "SGLRP (Iwana et al. 2019); the PNG then shows target and dual maps too (default: lrp)")
+    p.add_argument("--clrp-convention", default="paper", choices=contrastive.CONVENTIONS,
+                   help="CLRP as the paper describes it or as the authors' code computes it (default: %(default)s)")
+    p.add_argument("--sglrp-mode", default="one_pass", choices=contrastive.MODES,
+                   help="SGLRP in one signed pass or as the authors' scaled difference (default: %(default)s)")
     add_rule_arguments(p)
     p.add_argument("--output", default="heatmap.png", help="the PNG to write (default: %(default)s)")
     p.add_argument("--show-rules", action="store_true", help="print the rule each layer gets")
@@ -119,17 +126,28 @@ def run_explain(args):
     spec = preprocessing.get(net.meta.get("preprocessing", "mnist"))
     if args.image:
         x, label, what = load_image(args.image, spec.name), None, args.image
-    elif spec.name != "mnist":
+    elif spec.name not in ("mnist", "mnist_pair"):
         raise ValueError(f"this model takes {spec.name} images: pass one with --image")
     else:
-        xs, ys = data.mnist_sample()
+        xs, ys = data.mnist_sample() if spec.name == "mnist" else data.mnist_pairs(len(data.mnist_sample()[1]))
         if not 0 <= args.sample < len(xs):
             raise ValueError(f"--sample must be in 0..{len(xs) - 1}, got {args.sample}")
-        x, label, what = xs[args.sample:args.sample + 1], int(ys[args.sample]), f"held-out digit {args.sample}"
+        label = " and ".join(str(v) for v in np.atleast_1d(ys[args.sample]))
+        x, what = xs[args.sample:args.sample + 1], f"held-out {'digit' if spec.name == 'mnist' else 'pair'} {args.sample}"
 
     params = rule_params(args)
-    composite = composites.get(args.composite, net=net, **params)
-    e = explain(net, x, target=args.target, composite=composite, init=args.init)
+    composite = composites.get(args.composite or ("tutorial_mnist" if args.method == "lrp" else "clrp_paper"),
+                               net=net, **params)
+    if args.method == "lrp":
+        e = explain(net, x, target=args.target, composite=composite, init=args.init)
+        maps = [("relevance", e.relevance)]
+    else:
+        result = (contrastive.sglrp(net, x, args.target, args.sglrp_mode, composite) if args.method == "sglrp" else
+                  contrastive.clrp(net, x, args.target, int(args.method[-1]), args.clrp_convention, composite))
+        e = result.primary
+        maps = [(result.method, result.relevance)]
+        if result.dual is not None:
+            maps = [("target", e.relevance), ("dual", result.dual.relevance)] + maps
 
     scores = to_host(e.output)[0].ravel()
     target = int(e.target[0])
@@ -146,10 +164,11 @@ def run_explain(args):
     if args.report:
         print(e.conservation().table(sample=0))
 
-    relevance = to_host(e.relevance)[0].sum(axis=0)
-    save_panels(args.output, [spec.pixels(to_host(x[0])), relevance_rgb(relevance)],
-                captions=["input" if label is None else f"input ({label})", f"class {target}: {composite.name}"],
-                zoom=max(1, 224 // relevance.shape[0]))
+    panels = [relevance_rgb(to_host(R)[0].sum(axis=0)) for _, R in maps]
+    captions = [f"class {target}: {composite.name}"] if len(maps) == 1 else [f"{name}, class {target}" for name, _ in maps]
+    save_panels(args.output, [spec.pixels(to_host(x[0]))] + panels,
+                captions=["input" if label is None else f"input ({label})"] + captions,
+                zoom=max(1, 224 // panels[0].shape[0]))
     print(f"wrote      {args.output}")
 
 

@@ -401,6 +401,22 @@ def tutorial_vgg16(low, high, epsilon=0.25, gamma=0.25, maxpool="average"):
     ], "tutorial_vgg16")
 
 
+# -- Contrastive LRP: Gu et al. 2018 ---------------------------------------------------------------------------
+
+@register
+def clrp_paper(low, high, stabilizer=1e-9, maxpool="winner"):
+    """The rules of the CLRP paper (Gu et al. 2018) and its code: zB on the first convolution, z-plus without
+    bias on every other convolution and dense layer (``rho(w) = w+``, ``+1e-9``), winner-take-all max pooling
+    with ties split. (The code's zB bounds are the scalars -2.1179 and 2.64; lrpref takes the network's
+    per-channel input range.)"""
+    stab = Stabilizer(stabilizer, sign_aware=False)
+    return Composite([
+        (First(Conv2d), ZBox(low, high, stab)),
+        (Kind(*WEIGHTED), OriginalZPlus(stab, zero_bias=True)),
+        *base(stab, maxpool),
+    ], "clrp_paper")
+
+
 # -- ResNet: Otsuki et al. 2024 ------------------------------------------------------------------------------
 
 SKIP = {   # variant: (split at identity shortcuts, split at projection shortcuts), the authors' --skip-connection-prop-type

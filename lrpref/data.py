@@ -8,12 +8,12 @@ import numpy as np
 
 _HERE = Path(__file__).resolve().parent
 WEIGHTS = _HERE / "weights" if (_HERE / "weights").is_dir() else _HERE.parent / "weights"
-MODELS = ("mnist_mlp", "mnist_cnn")
+MODELS = ("mnist_mlp", "mnist_cnn", "mnist_pairs_cnn")
 DEFAULT_MODEL = "mnist_mlp"
 
 
 def model_path(name=DEFAULT_MODEL):
-    """Path of a shipped model file by name (``"mnist_mlp"`` or ``"mnist_cnn"``)."""
+    """Path of a shipped model file by name (``"mnist_mlp"``, ``"mnist_cnn"`` or ``"mnist_pairs_cnn"``)."""
     if name not in MODELS:
         raise ValueError(f"unknown shipped model {name!r}: expected one of {MODELS}")
     return WEIGHTS / f"{name}.h5"
@@ -31,3 +31,31 @@ def mnist_sample(dtype="float64"):
     """
     with np.load(WEIGHTS / "mnist_sample.npz") as f:
         return (f["x"].astype(dtype) / 127.5 - 1.0)[:, None], f["y"]
+
+
+def make_pairs(images, labels, n, seed=0, distinct=True):
+    """``n`` canvases of two digits side by side (28 x 56), drawn with ``seed`` from ``images`` (N, 28, 28).
+
+    Returns the canvases (n, 28, 56), of the images' dtype, and the labels (n, 2): left, right. With
+    ``distinct`` the two digits are always of different classes.
+    """
+    rng = np.random.default_rng(seed)
+    left = rng.integers(0, len(images), n)
+    right = rng.integers(0, len(images), n)
+    while distinct and (clash := labels[left] == labels[right]).any():
+        right[clash] = rng.integers(0, len(images), int(clash.sum()))
+    return np.concatenate([images[left], images[right]], axis=2), np.stack([labels[left], labels[right]], axis=1)
+
+
+def mnist_pairs(n=500, seed=0, dtype="float64"):
+    """``n`` two-digit canvases from the held-out digits, as input of ``mnist_pairs_cnn``.
+
+    Returns
+    -------
+    x : array (n, 1, 28, 56) in [-1, 1]
+    y : array (n, 2)
+        The left and the right digit (always different).
+    """
+    with np.load(WEIGHTS / "mnist_sample.npz") as f:
+        canvases, labels = make_pairs(f["x"], f["y"], n, seed)
+    return (canvases.astype(dtype) / 127.5 - 1.0)[:, None], labels

@@ -54,6 +54,17 @@ class Explanation:
         """The :class:`ConservationReport`: relevance sums at every layer and what bias and stabilizer kept."""
         return ConservationReport(self)
 
+    def subset(self, rows):
+        """The explanation of the samples ``rows`` (a slice or an index array) of the batch."""
+        def take(value):
+            if value is None:
+                return None
+            return tuple(take(v) for v in value) if isinstance(value, tuple) else value[rows]
+        return Explanation(take(self.relevance), [take(item) for item in self.layers], take(self.output),
+                           take(self.init), take(self.target), self.names, self.rules,
+                           {name: take(R) for name, R in self.tensors.items()}, self.blocks,
+                           [take(sums) for sums in self._sums])
+
 
 def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, convention=None, **rule_params):
     """Explain the network's output for a batch ``x`` with LRP.

@@ -7,6 +7,7 @@ input range in ``meta["input_low"]``/``["input_high"]``; composites with a zB ru
 name          pixels v in 0..255 become                                               zB bounds per channel
 ============  ======================================================================  ===========================
 mnist         gray, resized to 28x28, ``v / 127.5 - 1`` (the Montavon tutorial)        -1 .. 1
+mnist_pair    the same at 28x56: two digits side by side                              -1 .. 1
 torchvision   RGB, shorter side 256 then centre crop 224, ``(v / 255 - mean) / std``,   ``(0 - mean) / std`` ..
               ImageNet mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)          ``(1 - mean) / std``
 caffe         Keras' ``preprocess_input`` for VGG and ResNet: RGB to BGR, shorter       ``-mean`` .. ``255 - mean``
@@ -85,6 +86,7 @@ class Preprocessing:
 
 PREPROCESSING = {p.name: p for p in (
     Preprocessing("mnist", "L", (28, 28), scale=127.5, mean=(1.0,)),
+    Preprocessing("mnist_pair", "L", (28, 56), scale=127.5, mean=(1.0,)),
     Preprocessing("torchvision", "RGB", (224, 224), resize=256, scale=255.0,
                   mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
     Preprocessing("caffe", "RGB", (224, 224), resize=256, bgr=True, mean=(103.939, 116.779, 123.68),

@@ -67,3 +67,12 @@ def test_unknown_composite_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         main(["explain", "--composite", "magic"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method, panels", [("clrp1", 3), ("clrp2", 3), ("sglrp", 1)])
+def test_contrastive_methods(tmp_path, capsys, method, panels):
+    code, out, _ = run(capsys, "explain", "--model", "mnist_pairs_cnn", "--method", method, "--sample", "3",
+                       "--output", str(tmp_path / "h.png"))
+    assert code == 0 and "composite  clrp_paper" in out and "(label 3 and 7)" in out
+    width = Image.open(tmp_path / "h.png").size[0]
+    assert width == (panels + 1) * 56 * 8 + (panels + 2) * 8
