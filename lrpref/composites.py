@@ -16,8 +16,8 @@ import inspect
 from . import conventions
 from .layers import AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, \
     ReLU, ZeroPad2d
-from .rules import LRP0, AlphaBeta, AverageMaxPool, Epsilon, FixedSplit, Flat, Norm, OriginalZPlus, Pass, \
-    ProportionalSplit, RatioSplit, Rule, WinnerTakeAll, WSquare, ZBox, ZPlus
+from .rules import LRP0, AverageMaxPool, Epsilon, FixedSplit, Flat, Gradient, MaxPoolEpsilon, Norm, OriginalZPlus, \
+    Pass, ProportionalSplit, RatioSplit, Rule, WinnerTakeAll, WSquare, ZBox, ZPlus
 from .stabilizer import Stabilizer
 
 WEIGHTED = (Dense, Conv2d)
@@ -284,7 +284,7 @@ def epsilon_alpha2_beta1(epsilon=None, stabilizer=None, zero_bias=False, maxpool
     c = conventions.get(convention)
     stab = c.stabilizer(stabilizer)
     return Composite([
-        (Kind(Conv2d), AlphaBeta(2.0, 1.0, stab, zero_bias)),
+        (Kind(Conv2d), c.alpha_beta(2.0, 1.0, stab, zero_bias)),
         (Kind(Dense), Epsilon(c.epsilon(epsilon), zero_bias)),
         *base(stab, maxpool),
     ], "epsilon_alpha2_beta1")
@@ -336,8 +336,9 @@ def zplus(stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit
 @register
 def alpha_beta(alpha=2.0, beta=1.0, stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
     """Alpha-beta on every Dense and Conv2d."""
-    stab = conventions.get(convention).stabilizer(stabilizer)
-    return _single("alpha_beta", AlphaBeta(alpha, beta, stab, zero_bias), stab, maxpool)
+    c = conventions.get(convention)
+    stab = c.stabilizer(stabilizer)
+    return _single("alpha_beta", c.alpha_beta(alpha, beta, stab, zero_bias), stab, maxpool)
 
 
 @register
@@ -415,6 +416,93 @@ def clrp_paper(low, high, stabilizer=1e-9, maxpool="winner"):
         (Kind(*WEIGHTED), OriginalZPlus(stab, zero_bias=True)),
         *base(stab, maxpool),
     ], "clrp_paper")
+
+
+# -- iNNvestigate 1.0.9 ------------------------------------------------------------------------------------------
+
+INNVESTIGATE = ("LRPZ", "LRPZIgnoreBias", "LRPEpsilon", "LRPEpsilonIgnoreBias", "LRPWSquare", "LRPFlat",
+                "LRPAlpha2Beta1", "LRPAlpha2Beta1IgnoreBias", "LRPAlpha1Beta0", "LRPAlpha1Beta0IgnoreBias",
+                "LRPZPlus", "LRPZPlusFast", "LRPSequentialPresetA", "LRPSequentialPresetB",
+                "LRPSequentialPresetAFlat", "LRPSequentialPresetBFlat", "DeepTaylor", "BoundedDeepTaylor")
+
+
+@register
+def innvestigate(analyzer="LRPZ", input_layer_rule=None, epsilon=None, low=None, high=None):
+    """iNNvestigate 1.0.9's LRP analyzers by their names (``relevance_analyzer.py``, ``deeptaylor.py``).
+
+    In its convention: ``SafeDivide`` (only exact zeros become 1e-7), the epsilon rule's ``z + 1e-7 sign(z)``,
+    alpha-beta with the whole bias in both denominators, z-plus and w-square without bias, flat with ones.
+    ``LRPSequentialPresetA``/``B``: Epsilon(0.1) on Dense, Alpha1Beta0/Alpha2Beta1 (with bias) on Conv2d; the
+    ``Flat`` variants add the flat rule to the input layer. ``DeepTaylor``: z-plus without bias on layers
+    with an activation, w-square on the others, the plain gradient through pools; ``BoundedDeepTaylor`` adds
+    zB with ``low``/``high`` on the input layer. ``input_layer_rule``: ``"Flat"`` or ``(low, high)`` for zB
+    on the first Dense or Conv2d, as iNNvestigate's argument. Explain with ``target=None`` and
+    ``init="logit"``: iNNvestigate's ``neuron_selection_mode="max_activation"``. BatchNorm is not reproduced.
+    """
+    if analyzer not in INNVESTIGATE:
+        raise ValueError(f"unknown iNNvestigate analyzer {analyzer!r}: expected one of {INNVESTIGATE}")
+    c = conventions.INNVESTIGATE
+    safe = c.stabilizer()
+    epsilon = epsilon if epsilon is not None else (0.1 if "Preset" in analyzer else 1e-7)
+    ignore_bias = analyzer.endswith("IgnoreBias")
+    kernel = {
+        "LRPZ": LRP0(safe), "LRPZIgnoreBias": LRP0(safe, zero_bias=True),
+        "LRPEpsilon": Epsilon(c.epsilon(epsilon)), "LRPEpsilonIgnoreBias": Epsilon(c.epsilon(epsilon), zero_bias=True),
+        "LRPWSquare": WSquare(safe, zero_bias=True), "LRPFlat": Flat(safe),
+        "LRPZPlus": c.alpha_beta(1.0, 0.0, safe, zero_bias=True), "LRPZPlusFast": OriginalZPlus(safe, zero_bias=True),
+    }
+    if analyzer in ("LRPSequentialPresetAFlat", "LRPSequentialPresetBFlat"):
+        input_layer_rule = "Flat"
+    elif analyzer == "BoundedDeepTaylor":
+        input_layer_rule = (low, high)
+    entries = []
+    if input_layer_rule is not None:
+        first = Flat(safe) if input_layer_rule == "Flat" else ZBox(*input_layer_rule, safe)
+        entries.append((First(*WEIGHTED), first))
+    if analyzer.startswith("LRPAlpha"):
+        alpha, beta = (2.0, 1.0) if "Alpha2" in analyzer else (1.0, 0.0)
+        entries.append((Kind(*WEIGHTED), c.alpha_beta(alpha, beta, safe, zero_bias=ignore_bias)))
+    elif "Preset" in analyzer:
+        alpha, beta = (1.0, 0.0) if "PresetA" in analyzer else (2.0, 1.0)
+        entries += [(Kind(Dense), Epsilon(c.epsilon(epsilon))), (Kind(Conv2d), c.alpha_beta(alpha, beta, safe))]
+    elif "DeepTaylor" in analyzer:   # its w-square branch needs a kernel layer without an activation attribute
+        entries.append((Kind(*WEIGHTED), c.alpha_beta(1.0, 0.0, safe, zero_bias=True)))
+    else:
+        entries.append((Kind(*WEIGHTED), kernel[analyzer]))
+    pools = Gradient() if "DeepTaylor" in analyzer else Norm(safe)
+    entries += [(Kind(ReLU, Dropout, Flatten, ZeroPad2d), Pass()), (Kind(AvgPool2d, AdaptiveAvgPool2d), pools),
+                (Kind(MaxPool2d), WinnerTakeAll("first")), (Kind(Add), ProportionalSplit(safe))]
+    return Composite(entries, f"innvestigate:{analyzer}", fold_batchnorm=False)
+
+
+# -- Captum 0.9 ----------------------------------------------------------------------------------------------------
+
+@register
+def captum(rule="epsilon", epsilon=1e-9, gamma=0.25, set_bias_to_zero=False):
+    """Captum's ``LRP`` with one of its rules on every Conv2d and Linear (``captum/attr/_utils/lrp_rules.py``).
+
+    ``"epsilon"``: ``EpsilonRule``; ``"gamma"``: ``GammaRule`` (``w + gamma w+`` on the weights, the bias left
+    as it is or zeroed, one formula for every output); ``"alpha1_beta0"``: ``Alpha1_Beta0_Rule`` (``w+``, the
+    bias left or zeroed, inputs not split by sign). Every denominator is the layer's output plus
+    ``1e-9 sign`` (``epsilon`` for EpsilonRule); pools and additions (Captum's ``Addition_Module``) get
+    EpsilonRule (max pooling: the first maximum, up to the stabilizer); ReLU and Dropout pass. Captum's
+    EpsilonRule on BatchNorm is not reproduced: such networks are refused. Captum scales by the target output,
+    which is lrpref's ``init="logit"``.
+    """
+    c = conventions.CAPTUM
+    stab = c.stabilizer()
+    rules = {"epsilon": Epsilon(c.epsilon(epsilon), set_bias_to_zero),
+             "gamma": c.gamma(gamma, stab, set_bias_to_zero),
+             "alpha1_beta0": OriginalZPlus(stab, zero_bias=set_bias_to_zero)}
+    if rule not in rules:
+        raise ValueError(f"unknown Captum rule {rule!r}: expected one of {sorted(rules)}")
+    return Composite([
+        (Kind(*WEIGHTED), rules[rule]),
+        (Kind(ReLU, Dropout, Flatten), Pass()),
+        (Kind(AvgPool2d, AdaptiveAvgPool2d), Norm(stab)),
+        (Kind(MaxPool2d), MaxPoolEpsilon(stab)),
+        (Kind(Add), ProportionalSplit(stab)),
+    ], f"captum:{rule}", fold_batchnorm=False)
 
 
 # -- ResNet: Otsuki et al. 2024 ------------------------------------------------------------------------------

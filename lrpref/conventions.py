@@ -17,7 +17,7 @@ Sources: `peer_libraries.md` §1.2-1.6 and (b) for Zennit, `montavon_and_toolbox
 """
 from dataclasses import dataclass
 
-from .rules import Gamma, OriginalGamma
+from .rules import AlphaBeta, Gamma, OriginalGamma
 from .stabilizer import Stabilizer
 
 
@@ -39,6 +39,12 @@ class Convention:
         Constant added to the epsilon rule's denominator besides epsilon.
     generalized_gamma : bool
         Gamma is Zennit's generalized rule (else the tutorial's original one).
+    zeros_only : bool
+        Stabilizers change only exact zeros (iNNvestigate's ``SafeDivide``).
+    full_bias : bool
+        Alpha-beta puts the whole bias into both denominators (iNNvestigate).
+    gamma_bias : bool
+        The original gamma rule transforms the bias too (the tutorial; not Captum).
     """
 
     name: str
@@ -48,13 +54,16 @@ class Convention:
     epsilon_relative: str
     epsilon_offset: float
     generalized_gamma: bool
+    zeros_only: bool = False
+    full_bias: bool = False
+    gamma_bias: bool = True
 
     def stabilizer(self, value=None):
         """The stabilizer for ``value`` (``None``: the default); a :class:`Stabilizer` is kept as given."""
         if isinstance(value, Stabilizer):
             return value
         value = self.stabilizer_default if value is None else value
-        return Stabilizer(value, sign_aware=self.sign_aware)
+        return Stabilizer(value, sign_aware=self.sign_aware, zeros_only=self.zeros_only)
 
     def epsilon(self, value=None):
         """The epsilon rule's increment for ``value`` (``None``: the default)."""
@@ -65,13 +74,20 @@ class Convention:
 
     def gamma(self, gamma, stabilizer=None, zero_bias=False):
         """The gamma rule of this convention."""
-        rule = Gamma if self.generalized_gamma else OriginalGamma
-        return rule(gamma=gamma, stabilizer=self.stabilizer(stabilizer), zero_bias=zero_bias)
+        if self.generalized_gamma:
+            return Gamma(gamma=gamma, stabilizer=self.stabilizer(stabilizer), zero_bias=zero_bias)
+        return OriginalGamma(gamma, self.stabilizer(stabilizer), zero_bias, self.gamma_bias)
+
+    def alpha_beta(self, alpha, beta, stabilizer=None, zero_bias=False):
+        """The alpha-beta rule of this convention (the bias split by sign, or whole)."""
+        return AlphaBeta(alpha, beta, self.stabilizer(stabilizer), zero_bias, self.full_bias)
 
 
 ZENNIT = Convention("zennit", 1e-6, 1e-6, True, None, 0.0, True)
 TUTORIAL = Convention("tutorial", 1e-9, 0.25, False, "batch", 1e-9, False)
-CONVENTIONS = {c.name: c for c in (ZENNIT, TUTORIAL)}
+INNVESTIGATE = Convention("innvestigate", 1e-7, 1e-7, True, None, 0.0, True, zeros_only=True, full_bias=True)
+CAPTUM = Convention("captum", 1e-9, 1e-9, True, None, 0.0, False, gamma_bias=False)
+CONVENTIONS = {c.name: c for c in (ZENNIT, TUTORIAL, INNVESTIGATE, CAPTUM)}
 
 
 def get(convention):

@@ -107,12 +107,17 @@ def check_shape(x, ndim, axis, size, layer):
     """Raise a clear error unless ``x`` has ``ndim`` axes and ``size`` entries on ``axis``."""
     if x.ndim != ndim or (size is not None and x.shape[axis] != size):
         axes = {2: "(N, features)", 4: "(N, channels, height, width)"}[ndim]
+        if isinstance(layer, Dense):
+            axes = "(N, features) or 4 axes (N, features, height, width)"
         want = f"{ndim} axes {axes}" + ("" if size is None else f" with {size} on axis {axis}")
         raise ValueError(f"{layer!r} expects an input of {want}, got shape {tuple(x.shape)}")
 
 
 class Dense(Layer):
     """Fully connected layer ``y = x W^T + b``.
+
+    On an input of shape (N, in) as usual; on a feature map (N, in, H, W) it acts on the channels of every
+    position (Keras' Dense on a 4-D tensor, a 1x1 convolution).
 
     Parameters
     ----------
@@ -129,18 +134,25 @@ class Dense(Layer):
         self.bias = _bias(bias, self.weight)
 
     def forward(self, x):
-        check_shape(x, 2, 1, self.weight.shape[1], self)
+        check_shape(x, 2 if x.ndim == 2 else 4, 1, self.weight.shape[1], self)
         return self.linear(x, self.weight, self.bias)
 
     def linear(self, x, w, b=None):
-        z = x @ w.T
-        return z if b is None else z + b
+        if x.ndim == 2:
+            z = x @ w.T
+            return z if b is None else z + b
+        z = (w @ x.reshape(x.shape[0], x.shape[1], -1)).reshape((x.shape[0], w.shape[0]) + x.shape[2:])
+        return z if b is None else z + b[:, None, None]
 
     def transpose(self, s, w, shape):
-        return s @ w
+        if s.ndim == 2:
+            return s @ w
+        return (w.T @ s.reshape(s.shape[0], s.shape[1], -1)).reshape(shape)
 
     def bias_relevance(self, s, b):
-        return None if b is None else s @ b
+        if b is None:
+            return None
+        return (s if s.ndim == 2 else s.sum(axis=(2, 3))) @ b
 
     def __repr__(self):
         return f"Dense({self.weight.shape[1]}->{self.weight.shape[0]})"

@@ -160,16 +160,21 @@ class OriginalGamma(ZRule):
     """LRP-gamma as in the tutorial: ``rho(w) = w + gamma w+`` on weights *and* bias, one formula for every output.
 
     Montavon et al. 2019; tutorial §1.2-1.3. Meant for non-negative inputs; for inputs of both signs and
-    negative outputs see the generalized :class:`Gamma`.
+    negative outputs see the generalized :class:`Gamma`. ``gamma_bias=False`` leaves the bias as it is
+    (Captum's ``GammaRule``).
     """
 
     layer_types = WEIGHTED
     gamma: float = 0.25
     stabilizer: Stabilizer = 1e-6
     zero_bias: bool = False
+    gamma_bias: bool = True
 
     def rho(self, p):
         return p + self.gamma * positive(p)
+
+    def rho_bias(self, b):
+        return self.rho(b) if self.gamma_bias else b
 
 
 @dataclass
@@ -297,12 +302,14 @@ class AlphaBeta(SignSplitRule):
 
     ``z+_k = sum(a+ w+) + sum(a- w-) + b+`` and ``z-_k = sum(a+ w-) + sum(a- w+) + b-`` (Bach et al. 2015;
     Zennit ``AlphaBeta``, the bias counted once per part). Both parts are computed for every output.
+    ``full_bias`` puts the whole bias ``b = b+ + b-`` into both denominators, as iNNvestigate 1.0.9 does.
     """
 
     alpha: float = 2.0
     beta: float = 1.0
     stabilizer: Stabilizer = 1e-6
     zero_bias: bool = False
+    full_bias: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -312,9 +319,10 @@ class AlphaBeta(SignSplitRule):
     def branches(self, layer, a, R):
         w, b = layer.weight, self.bias(layer)
         w_pos, w_neg = positive(w), negative(w)
-        parts = [(w_pos, w_neg, _part(b, +1), self.alpha * R)]
+        b_pos, b_neg = (b, b) if self.full_bias else (_part(b, +1), _part(b, -1))
+        parts = [(w_pos, w_neg, b_pos, self.alpha * R)]
         if self.beta:
-            parts.append((w_neg, w_pos, _part(b, -1), -self.beta * R))
+            parts.append((w_neg, w_pos, b_neg, -self.beta * R))
         return parts
 
 
@@ -403,6 +411,17 @@ class ZBox(Rule):
 
 
 @dataclass
+class Gradient(Rule):
+    """The plain vector-Jacobian product of an average pool: ``R_in = P^T R`` (each input gets ``R / k`` of every
+    window it is in), as autograd-based code does for layers without a rule (iNNvestigate's DeepTaylor)."""
+
+    layer_types = POOLS
+
+    def relprop(self, layer, a, R):
+        return layer.transpose(R, None, a.shape), None
+
+
+@dataclass
 class Pass(Rule):
     """Relevance passes through unchanged (ReLU, Dropout, BatchNorm2d, Flatten, ZeroPad2d; Zennit ``Pass``).
 
@@ -475,6 +494,22 @@ class FixedSplit(Rule):
 
     def relprop(self, layer, a, R):
         return (self.main * R, (1.0 - self.main) * R), None
+
+
+@dataclass
+class MaxPoolEpsilon(Rule):
+    """The z-rule on a max pool, as Captum's EpsilonRule on MaxPool2d: ``z_j = incr(max_j)``, and each window's
+    first maximum (PyTorch's gradient) gets ``a_i R_j / z_j``: winner-take-all up to the stabilizer."""
+
+    layer_types = (MaxPool2d,)
+    stabilizer: Stabilizer = 1e-9
+
+    def relprop(self, layer, a, R):
+        y = layer.forward(a)
+        z = self.stabilizer(y)                                      # step 1: z_j = incr(max of window j)
+        s = R / z                                                   # step 2
+        c = layer.transpose_maxima(s, a, y, first_only=True)        # step 3: c_i = s_j for the first maximum
+        return a * c, None                                          # step 4
 
 
 @dataclass

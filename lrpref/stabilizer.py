@@ -9,7 +9,9 @@ Libraries disagree on it, so lrpref names every choice::
 - ``scale(z) = 1`` (``relative=None``), the root mean square of z over the whole batch tensor
   (``relative="batch"``, the tutorial's ``epsilon * std``), or over each sample (``relative="sample"``,
   Zennit's ``norm_scale``);
-- ``offset``: a constant added after the epsilon term (the tutorial's ``+ 1e-9`` in its LRP-epsilon layers).
+- ``offset``: a constant added after the epsilon term (the tutorial's ``+ 1e-9`` in its LRP-epsilon layers);
+- ``zeros_only``: change only the entries that are exactly 0, to ``epsilon`` (iNNvestigate's ``SafeDivide``,
+  ``b + 1e-7 [b == 0]``); every other entry is divided by as it is.
 
 All arithmetic keeps the dtype of ``z``: constants are Python floats and RMS values are arrays of z's dtype.
 """
@@ -34,12 +36,15 @@ class Stabilizer:
         Scale ``epsilon`` by the RMS of z over the whole batch tensor or per sample.
     offset : float
         Constant added after the epsilon term. Must be >= 0.
+    zeros_only : bool
+        Replace exact zeros by ``epsilon`` and leave everything else (iNNvestigate's safe division).
     """
 
     epsilon: float = 1e-6
     sign_aware: bool = True
     relative: str = None
     offset: float = 0.0
+    zeros_only: bool = False
 
     def __post_init__(self):
         if not (isinstance(self.epsilon, (int, float)) and self.epsilon >= 0):
@@ -71,12 +76,16 @@ class Stabilizer:
         return xp.sqrt(xp.mean(z * z, axis=axes, keepdims=True))
 
     def __call__(self, z):
+        if self.zeros_only:
+            return array_module(z).where(z == 0, self.epsilon, z)
         increment = self.epsilon * self.scale(z) + self.offset
         if not self.sign_aware:
             return z + increment
         return array_module(z).where(z >= 0, z + increment, z - increment)
 
     def __str__(self):
+        if self.zeros_only:
+            return f"z (0 -> {self.epsilon:g})"
         term = f"{self.epsilon:g}" if self.relative is None else f"{self.epsilon:g}*rms_{self.relative}(z)"
         if self.offset:
             term = f"({term} + {self.offset:g})"

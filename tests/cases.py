@@ -53,8 +53,15 @@ def conv_case(rng, geometry, c_in=2, c_out=3):
     return Case(name, layer, M, naive.conv_bias(b, out_shape), (c_in,) + hw, out_shape, connected)
 
 
+def dense_map_case(rng, n_in=3, n_out=4, hw=(3, 4)):
+    """Dense on a feature map (Keras' Dense on a 4-D tensor): a 1x1 convolution."""
+    w, b = rng.normal(size=(n_out, n_in)), rng.normal(size=n_out)
+    M, connected, out_shape = naive.conv_matrix(w[:, :, None, None], (1, 1), (0, 0, 0, 0), (n_in,) + hw)
+    return Case("dense-on-map", layers.Dense(w, b), M, naive.conv_bias(b, out_shape), (n_in,) + hw, out_shape, connected)
+
+
 def weighted_cases(rng):
-    return [dense_case(rng)] + [conv_case(rng, g) for g in CONV_GEOMETRIES]
+    return [dense_case(rng), dense_map_case(rng)] + [conv_case(rng, g) for g in CONV_GEOMETRIES]
 
 
 def pool_cases(channels=2):

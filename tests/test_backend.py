@@ -58,11 +58,11 @@ def test_engine_modules_do_not_import_cupy():
 
 
 def test_lrpref_never_imports_the_frameworks_it_reads():
-    """torch and keras are test dependencies only (the export and training scripts in weights/ use torch)."""
+    """torch, keras, zennit and captum are test dependencies only (the scripts in weights/ use torch)."""
     import pathlib
     import re
     import lrpref
-    uses = re.compile(r"^\s*(import|from)\s+(torch|keras|tensorflow|torchvision)\b", re.M)
+    uses = re.compile(r"^\s*(import|from)\s+(torch|keras|tensorflow|torchvision|zennit|captum)\b", re.M)
     offenders = [str(p) for p in pathlib.Path(lrpref.__file__).parent.rglob("*.py") if uses.search(p.read_text())]
     assert offenders == []
 

@@ -29,24 +29,6 @@ def host(x):
     return backend.to_host(x)
 
 
-def vgg16_reduced(rng, widths=(3, 4, 5, 6, 6), hidden=12, classes=10):
-    """torchvision's VGG16 layout (features 0-30, avgpool, flatten, classifier 0-6) at reduced width."""
-    blocks, c_in, features = (2, 2, 3, 3, 3), 3, []
-    for n_convs, width in zip(blocks, widths):
-        for _ in range(n_convs):
-            features += [layers.Conv2d(rng.normal(size=(width, c_in, 3, 3)) / np.sqrt(9 * c_in),
-                                       rng.normal(size=width) * 0.1, padding=1), layers.ReLU()]
-            c_in = width
-        features.append(layers.MaxPool2d(2))
-    classifier = [layers.Dense(rng.normal(size=(hidden, c_in)) / np.sqrt(c_in), rng.normal(size=hidden) * 0.1),
-                  layers.ReLU(), layers.Dropout(),
-                  layers.Dense(rng.normal(size=(hidden, hidden)) / np.sqrt(hidden), rng.normal(size=hidden) * 0.1),
-                  layers.ReLU(), layers.Dropout(),
-                  layers.Dense(rng.normal(size=(classes, hidden)) / np.sqrt(hidden), rng.normal(size=classes) * 0.1)]
-    names = [f"features.{i}" for i in range(31)] + ["avgpool", "flatten"] + [f"classifier.{i}" for i in range(7)]
-    return Sequential(features + [layers.AdaptiveAvgPool2d(1), layers.Flatten()] + classifier, names=names)
-
-
 def residual_net(rng):
     """conv - relu - [conv - relu - conv] + skip - relu - flatten - dense: a tensor read by two layers."""
     def conv(c_in, c_out):
@@ -114,64 +96,6 @@ def test_tutorial_convention_shares_statistics_across_the_batch_and_zennit_does_
         whole = host(explain(mlp, x, target=y, composite=composite, epsilon=0.5).relevance)
         alone = host(explain(mlp, x[3:4], target=y[3:4], composite=composite, epsilon=0.5).relevance)
         assert (relative_error(alone, whole[3:4]) > 1e-6) == batch_dependent
-
-
-def tutorial_vgg16_loop(net, x, target, low, high):
-    """The tutorial's VGG16 backward loop (`montavon_and_toolbox.md` §1.3) on the tutorial's list of layers
-    (features, then the classifier), with lrpref's layer operations in place of PyTorch's."""
-    model = [n.layer for n in net.nodes if not isinstance(n.layer, (layers.AdaptiveAvgPool2d, layers.Flatten))]
-    L = len(model)
-    A = [x] + [None] * L
-    for l in range(L):
-        a = A[l].reshape(len(x), -1) if isinstance(model[l], layers.Dense) else A[l]
-        A[l + 1] = model[l].forward(a)
-    R = [None] * L + [A[-1] * (np.arange(A[-1].shape[1]) == target)]
-    for l in range(1, L)[::-1]:
-        layer, a = model[l], A[l].reshape(len(x), -1) if isinstance(model[l], layers.Dense) else A[l]
-        if isinstance(layer, layers.MaxPool2d):
-            layer = layers.AvgPool2d(2)
-        if isinstance(layer, (layers.Conv2d, layers.AvgPool2d, layers.Dense)):
-            if l <= 16:
-                def rho(p): return p + 0.25 * np.maximum(p, 0)
-                def incr(z): return z + 1e-9
-            elif l <= 30:
-                def rho(p): return p
-                def incr(z): return z + 1e-9 + 0.25 * ((z ** 2).mean() ** .5)
-            else:
-                def rho(p): return p
-                def incr(z): return z + 1e-9
-            w, b = (rho(layer.weight), rho(layer.bias)) if layer.weight is not None else (None, None)
-            z = incr(layer.linear(a, w, b))                        # step 1
-            s = R[l + 1].reshape(z.shape) / z                      # step 2
-            c = layer.transpose(s, w, a.shape)                     # step 3
-            R[l] = (a * c).reshape(A[l].shape)                     # step 4
-        else:
-            R[l] = R[l + 1]
-    first, a = model[0], A[0]
-    lb, hb = a * 0 + low[None, :, None, None], a * 0 + high[None, :, None, None]
-    w, b = first.weight, first.bias
-    z = first.linear(a, w, b) + 1e-9 - first.linear(lb, np.maximum(w, 0), np.maximum(b, 0)) \
-        - first.linear(hb, np.minimum(w, 0), np.minimum(b, 0))
-    s = R[1] / z
-    c, cp, cm = (first.transpose(s, v, a.shape) for v in (w, np.maximum(w, 0), np.minimum(w, 0)))
-    R[0] = a * c - lb * cp - hb * cm
-    return R
-
-
-def test_tutorial_vgg16_equals_the_tutorial_loop(rng):
-    net = vgg16_reduced(rng)
-    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-    low, high = (0 - mean) / std, (1 - mean) / std
-    x = (rng.uniform(0, 1, size=(2, 3, 32, 32)) - mean[:, None, None]) / std[:, None, None]
-    target = 4
-    R = tutorial_vgg16_loop(net, x, target, low, high)
-    e = explain(net, x, target=target, composite="tutorial_vgg16", low=low, high=high)
-    assert relative_error(e.relevance, R[0]) < 1e-10
-    assert relative_error(e.layers[17], R[17]) < 1e-10   # the input of the first layer of the epsilon range
-    assert relative_error(e.layers[33].reshape(R[31].shape), R[31]) < 1e-10   # the classifier's input
-    rule_of = dict(zip(e.names, e.rules))
-    assert isinstance(rule_of["features.2"], rules.OriginalGamma) and isinstance(rule_of["features.17"], rules.Epsilon)
-    assert isinstance(rule_of["features.23"], rules.AverageMaxPool) and isinstance(rule_of["classifier.6"], rules.LRP0)
 
 
 # -- output relevance and targets -------------------------------------------------------------------------------

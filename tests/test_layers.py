@@ -99,7 +99,7 @@ def test_fold_batchnorm_leaves_shared_outputs_alone(rng):
 
 
 @pytest.mark.parametrize("make, x_shape, message", [
-    (lambda: layers.Dense(np.ones((3, 4))), (2, 5), r"expects an input of 2 axes \(N, features\) with 4"),
+    (lambda: layers.Dense(np.ones((3, 4))), (2, 5), r"expects an input of 2 axes \(N, features\) or 4 axes .* with 4"),
     (lambda: layers.Conv2d(np.ones((3, 2, 3, 3))), (2, 3, 5, 5), "with 2 on axis 1"),
     (lambda: layers.MaxPool2d(2), (2, 4), "4 axes"),
     (lambda: layers.Conv2d(np.ones((3, 2, 5, 5))), (1, 2, 3, 3), "smaller than the window"),

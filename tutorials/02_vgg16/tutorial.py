@@ -21,8 +21,6 @@
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 import lrpref
 from lrpref.heatmap import relevance_rgb, save_panels
 from lrpref.preprocessing import load_image

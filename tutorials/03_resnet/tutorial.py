@@ -16,8 +16,6 @@
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 import lrpref
 from lrpref import evaluation
 from lrpref.composites import SKIP

@@ -1,0 +1,1 @@
+"""See torchvision/__init__.py of this shim."""
