@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, composites, contrastive, conventions, data, evaluation, preprocessing
+from . import __version__, composites, contrastive, conventions, data, evaluation, preprocessing, reference
 from .backend import BACKENDS, to_host
 from .explain import INITS, explain
 from .heatmap import relevance_rgb, save_panels
@@ -22,6 +22,17 @@ gives masks, the relevance mass accuracy (Arras et al. 2022). Writes results.csv
 Example, the paper's setting on a ResNet50 exported from torchvision:
   lrpref evaluate --model resnet50.h5 --images imagenet_val/ --labels labels.csv --composite otsuki2024 \\
       --skip flows_skip --quantize 8 --step 500
+"""
+
+REFERENCE_HELP = """\
+Golden reference vectors for other LRP implementations. 'export' writes lrpref's relevance at every layer for
+a fixed suite (small networks, VGG16 and ResNet18 at reduced width; every rule, composite and convention) to
+an HDF5 file, float64; 'check' compares another implementation's file in the same schema (README, "Golden
+reference vectors") against it and prints the errors per case and layer. Exit status 1 when a dataset is
+above the tolerance.
+
+  lrpref reference export reference.h5
+  lrpref reference check reference.h5 theirs.h5
 """
 
 RULE_PARAMS = ("epsilon", "gamma", "alpha", "beta", "low", "high", "stabilizer")
@@ -84,6 +95,23 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=16, help="(default: %(default)s)")
     p.add_argument("--output-dir", default="evaluation", help="where results.csv and the plots go "
                                                                "(default: %(default)s)")
+
+    p = commands.add_parser("reference", help="export golden reference vectors, or check a file against them",
+                            description=REFERENCE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = actions.add_parser("export", help="write the reference suite to an HDF5 file")
+    q.add_argument("output", metavar="OUT.h5")
+    q.add_argument("--networks", nargs="+", choices=list(reference.NETWORKS), metavar="NAME",
+                   help="only these networks: " + ", ".join(reference.NETWORKS) + " (default: all)")
+    q = actions.add_parser("check", help="compare another implementation's file with the reference")
+    q.add_argument("reference", metavar="REFERENCE.h5", help="a file written by 'lrpref reference export'")
+    q.add_argument("theirs", metavar="THEIRS.h5", help="the file to check, in the same schema")
+    q.add_argument("--tolerance", type=float, default=reference.TOLERANCE,
+                   help="largest relative error accepted per dataset (default: %(default)g)")
+    q.add_argument("--input-only", action="store_true", help="compare only the relevance of the input")
+    q.add_argument("--every-layer", action="store_true",
+                   help="print every layer of every case (default: the worst layer of each case, and every layer "
+                        "of a case that fails)")
     return parser
 
 
@@ -215,18 +243,28 @@ def run_evaluate(args):
     print(f"wrote      {Path(args.output_dir) / 'results.csv'} and the curves as PNG")
 
 
+def run_reference(args):
+    if args.action == "export":
+        count = reference.export(args.output, args.networks, progress=sys.stderr.isatty())
+        print(f"wrote      {args.output}: {count} cases, float64 (schema: README, \"Golden reference vectors\")")
+        return 0
+    report = reference.check(args.reference, args.theirs, args.tolerance, args.input_only)
+    print(report.table(args.every_layer))
+    return 0 if report.ok else 1
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    run = {"explain": run_explain, "evaluate": run_evaluate, "reference": run_reference}[args.command]
     try:
-        (run_explain if args.command == "explain" else run_evaluate)(args)
+        return run(args) or 0
     except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as err:
         print(f"lrpref: error: {err}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

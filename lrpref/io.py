@@ -45,21 +45,26 @@ DTYPES = ("float32", "float64")
 def save(net, path):
     """Write ``net`` to ``path`` in the schema above."""
     with h5py.File(path, "w") as f:
-        f.attrs["format"] = FORMAT
-        f.attrs["format_version"] = VERSION
-        if net.input_shape is not None:
-            f.attrs["input_shape"] = np.array([-1 if s is None else s for s in net.input_shape], dtype=np.int64)
-        f.attrs["meta"] = json.dumps(net.meta)
-        nodes = f.create_group("nodes")
-        for i, node in enumerate(net.nodes):
-            group = nodes.create_group(f"{i:04d}")
-            group.attrs["name"] = node.name
-            group.attrs["type"] = type(node.layer).__name__
-            group.attrs["inputs"] = np.array(node.inputs, dtype=h5py.string_dtype())
-            for key, value in node.layer.config().items():
-                group.attrs[key] = np.asarray(value)
-            for key, array in node.layer.arrays().items():
-                group.create_dataset(key, data=to_host(array))
+        write(net, f)
+
+
+def write(net, group):
+    """Write ``net`` into an open HDF5 file or group, in the schema above."""
+    group.attrs["format"] = FORMAT
+    group.attrs["format_version"] = VERSION
+    if net.input_shape is not None:
+        group.attrs["input_shape"] = np.array([-1 if s is None else s for s in net.input_shape], dtype=np.int64)
+    group.attrs["meta"] = json.dumps(net.meta)
+    nodes = group.create_group("nodes")
+    for i, node in enumerate(net.nodes):
+        g = nodes.create_group(f"{i:04d}")
+        g.attrs["name"] = node.name
+        g.attrs["type"] = type(node.layer).__name__
+        g.attrs["inputs"] = np.array(node.inputs, dtype=h5py.string_dtype())
+        for key, value in node.layer.config().items():
+            g.attrs[key] = np.asarray(value)
+        for key, array in node.layer.arrays().items():
+            g.create_dataset(key, data=to_host(array))
 
 
 def load(path, dtype="float32", backend=None, preprocessing=None):
@@ -89,7 +94,7 @@ def load(path, dtype="float32", backend=None, preprocessing=None):
         try:
             kind = file_kind(f)
             if kind == "lrpref":
-                net = _read_lrpref(f, path, dtype)
+                net = read(f, dtype)
             elif kind == "keras-model":
                 net = keras.load_model(f, dtype, preprocessing)
             elif kind == "keras-weights":
@@ -132,7 +137,8 @@ def set_preprocessing(net, name):
     net.meta.update(preprocessing=name, input_low=spec.low, input_high=spec.high)
 
 
-def _read_lrpref(f, path, dtype):
+def read(f, dtype=None):
+    """The network in an open HDF5 file or group written by :func:`write` (errors as :func:`load`'s)."""
     if f.attrs.get("format_version") != VERSION:
         raise ValueError(f"lrpref format version {f.attrs.get('format_version')}; this lrpref reads version {VERSION}")
     if "nodes" not in f:

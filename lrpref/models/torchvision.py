@@ -57,79 +57,90 @@ class _Builder:
                                     self.param(f"{name}.bias", (n_out,), kind + "_bias")))
 
 
-def vgg(arch, param, num_classes=1000):
-    """VGG16/19, with BatchNorm after every convolution for the ``_bn`` variants (torchvision's ``vgg16_bn``)."""
+def scaled(channels, width):
+    """``channels`` times the width factor, at least 1."""
+    return max(1, round(channels * width))
+
+
+def vgg(arch, param, num_classes=1000, width=1.0, pool_size=7):
+    """VGG16/19, with BatchNorm after every convolution for the ``_bn`` variants (torchvision's ``vgg16_bn``);
+    ``width`` scales every layer's channels and hidden units, ``pool_size`` is the adaptive average pool's
+    output size (torchvision: 7)."""
     b = _Builder(param)
     batch_norm, c_in, i = arch.endswith("_bn"), 3, 0
+    hidden = scaled(4096, width)
     for v in VGG_CONFIGS[arch.replace("_bn", "")]:
         if v == "M":
             b.add(f"features.{i}", MaxPool2d(2, 2))
             i += 1
             continue
+        v = scaled(v, width)
         b.conv(f"features.{i}", c_in, v, 3, padding=1, bias=True)
         if batch_norm:
             b.bn(f"features.{i + 1}", v)
         b.add(f"features.{i + 1 + batch_norm}", ReLU())
         c_in, i = v, i + 2 + batch_norm
-    b.add("avgpool", AdaptiveAvgPool2d(7))
+    b.add("avgpool", AdaptiveAvgPool2d(pool_size))
     b.add("flatten", Flatten())
-    b.dense("classifier.0", 512 * 7 * 7, 4096, "linear_vgg")
+    b.dense("classifier.0", c_in * pool_size ** 2, hidden, "linear_vgg")
     b.add("classifier.1", ReLU())
     b.add("classifier.2", Dropout(0.5))
-    b.dense("classifier.3", 4096, 4096, "linear_vgg")
+    b.dense("classifier.3", hidden, hidden, "linear_vgg")
     b.add("classifier.4", ReLU())
     b.add("classifier.5", Dropout(0.5))
-    b.dense("classifier.6", 4096, num_classes, "linear_vgg")
+    b.dense("classifier.6", hidden, num_classes, "linear_vgg")
     return Network(b.nodes, input_shape=(3, None, None), meta={"architecture": arch})
 
 
-def resnet(arch, param, num_classes=1000):
-    """ResNet18-152 as torchvision ("ResNet v1.5": the stride of a bottleneck sits on its 3x3 convolution)."""
+def resnet(arch, param, num_classes=1000, width=1.0):
+    """ResNet18-152 as torchvision ("ResNet v1.5": the stride of a bottleneck sits on its 3x3 convolution);
+    ``width`` scales every layer's channels."""
     block, counts = RESNET_CONFIGS[arch]
     b = _Builder(param)
-    b.conv("conv1", 3, 64, 7, stride=2, padding=3)
-    b.bn("bn1", 64)
+    c_in = scaled(64, width)
+    b.conv("conv1", 3, c_in, 7, stride=2, padding=3)
+    b.bn("bn1", c_in)
     b.add("relu", ReLU())
     b.add("maxpool", MaxPool2d(3, 2, 1))
     expansion = 4 if block == "bottleneck" else 1
-    c_in = 64
-    for stage, (count, width) in enumerate(zip(counts, (64, 128, 256, 512)), 1):
+    for stage, (count, planes) in enumerate(zip(counts, [scaled(c, width) for c in (64, 128, 256, 512)]), 1):
         for index in range(count):
             stride = 2 if stage > 1 and index == 0 else 1
             name, block_input = f"layer{stage}.{index}", b.last
             if block == "bottleneck":
-                b.conv(f"{name}.conv1", c_in, width, 1)
-                b.bn(f"{name}.bn1", width)
+                b.conv(f"{name}.conv1", c_in, planes, 1)
+                b.bn(f"{name}.bn1", planes)
                 b.add(f"{name}.relu1", ReLU())
-                b.conv(f"{name}.conv2", width, width, 3, stride=stride, padding=1)
-                b.bn(f"{name}.bn2", width)
+                b.conv(f"{name}.conv2", planes, planes, 3, stride=stride, padding=1)
+                b.bn(f"{name}.bn2", planes)
                 b.add(f"{name}.relu2", ReLU())
-                b.conv(f"{name}.conv3", width, width * 4, 1)
-                main = b.bn(f"{name}.bn3", width * 4)
+                b.conv(f"{name}.conv3", planes, planes * 4, 1)
+                main = b.bn(f"{name}.bn3", planes * 4)
             else:
-                b.conv(f"{name}.conv1", c_in, width, 3, stride=stride, padding=1)
-                b.bn(f"{name}.bn1", width)
+                b.conv(f"{name}.conv1", c_in, planes, 3, stride=stride, padding=1)
+                b.bn(f"{name}.bn1", planes)
                 b.add(f"{name}.relu1", ReLU())
-                b.conv(f"{name}.conv2", width, width, 3, padding=1)
-                main = b.bn(f"{name}.bn2", width)
+                b.conv(f"{name}.conv2", planes, planes, 3, padding=1)
+                main = b.bn(f"{name}.bn2", planes)
             skip = block_input
-            if stride != 1 or c_in != width * expansion:   # the projection shortcut
-                b.conv(f"{name}.downsample.0", c_in, width * expansion, 1, stride=stride, inputs=(block_input,))
-                skip = b.bn(f"{name}.downsample.1", width * expansion)
+            if stride != 1 or c_in != planes * expansion:   # the projection shortcut
+                b.conv(f"{name}.downsample.0", c_in, planes * expansion, 1, stride=stride, inputs=(block_input,))
+                skip = b.bn(f"{name}.downsample.1", planes * expansion)
             b.add(f"{name}.add", Add(), (main, skip))
             b.add(f"{name}.relu", ReLU())
-            c_in = width * expansion
+            c_in = planes * expansion
     b.add("avgpool", AdaptiveAvgPool2d(1))
     b.add("flatten", Flatten())
-    b.dense("fc", 512 * expansion, num_classes, "linear_resnet")
+    b.dense("fc", c_in, num_classes, "linear_resnet")
     return Network(b.nodes, input_shape=(3, None, None), meta={"architecture": arch})
 
 
-def build(arch, param, num_classes=1000):
-    """The network ``arch`` (one of :data:`ARCHITECTURES`) with parameters from ``param``."""
+def build(arch, param, num_classes=1000, width=1.0):
+    """The network ``arch`` (one of :data:`ARCHITECTURES`) with parameters from ``param``; ``width`` scales
+    the channels (1.0: torchvision's network)."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}: expected one of {ARCHITECTURES}")
-    return (vgg if arch.startswith("vgg") else resnet)(arch, param, num_classes)
+    return (vgg if arch.startswith("vgg") else resnet)(arch, param, num_classes, width)
 
 
 def random_init(seed=0, dtype="float32"):
