@@ -28,3 +28,11 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     for block in blocks[:2]:   # the usage examples; the third block is the four-step excerpt of rules.py
         exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["e"].relevance.shape == (2, 3, 32, 32) and (tmp_path / "net.h5").exists()
+
+
+def test_a_non_editable_install_gets_every_subpackage():
+    """``pip install .`` (the first set-up command) copies only the packages pyproject.toml lists."""
+    packages = re.search(r"^packages = \[(.*?)\]", (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    listed = set(re.findall(r'"([^"]+)"', packages))
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "lrpref").rglob("__init__.py")}
+    assert found <= listed, f"subpackages missing from [tool.setuptools] packages: {sorted(found - listed)}"
