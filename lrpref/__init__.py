@@ -9,10 +9,12 @@ from .explain import Explanation, explain
 from .io import load, save
 from .network import Network, Node, Sequential, fold_batchnorm
 from .stabilizer import Stabilizer
+from .windows import set_buffer_limit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Composite", "Explanation", "Network", "Node", "Sequential", "Stabilizer", "composites", "conventions", "data",
     "evaluation", "explain", "fold_batchnorm", "layers", "load", "models", "network", "preprocessing", "rules", "save",
+    "set_buffer_limit",
 ]

@@ -93,3 +93,26 @@ def synchronize(xp):
     """Wait for queued GPU work (for timing); nothing to do on NumPy."""
     if xp.__name__ == "cupy":
         xp.cuda.Device().synchronize()
+
+
+def device_name(xp):
+    """The CUDA device's name for CuPy; for NumPy the CPU model (``/proc/cpuinfo``, else the platform)."""
+    if xp.__name__ == "cupy":
+        return xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)["name"].decode()
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+        return platform.processor() or "unknown CPU"
+
+
+def device_memory(xp, reset=False):
+    """Bytes CuPy's memory pool holds (its high-water mark, as it keeps what it once allocated), after freeing
+    its unused blocks first when ``reset``; ``None`` for NumPy."""
+    if xp.__name__ != "cupy":
+        return None
+    pool = xp.get_default_memory_pool()
+    if reset:
+        pool.free_all_blocks()
+    return pool.total_bytes()

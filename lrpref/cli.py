@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, composites, contrastive, conventions, data, evaluation, preprocessing, reference
-from .backend import BACKENDS, to_host
+from . import __version__, benchmark, composites, contrastive, conventions, data, evaluation, preprocessing, reference
+from .backend import BACKENDS, resolve, to_host
 from .explain import INITS, explain
 from .heatmap import relevance_rgb, save_panels
 from .io import DTYPES, load
@@ -33,6 +33,17 @@ above the tolerance.
 
   lrpref reference export reference.h5
   lrpref reference check reference.h5 theirs.h5
+"""
+
+BENCH_HELP = """\
+Time the forward pass and LRP of VGG and ResNet (random weights, random 224x224 inputs) and print a table:
+forward and LRP milliseconds (medians of --repeats after a warm-up), LRP as a multiple of the forward pass,
+GFLOP/s of the forward pass and of three forward passes' worth of products during LRP (the floor of LRP:
+forward, modified forward, transpose), and the peak memory of an explanation. The first line names the
+machine and its matrix-product rate. benchmarks/bench_zennit.py adds Zennit's times (it needs PyTorch).
+NumPy's thread count follows OPENBLAS_NUM_THREADS / OMP_NUM_THREADS.
+
+  lrpref bench --models vgg16 resnet50 --batches 1 8 --dtypes float32 float64
 """
 
 RULE_PARAMS = ("epsilon", "gamma", "alpha", "beta", "low", "high", "stabilizer")
@@ -112,6 +123,19 @@ def build_parser():
     q.add_argument("--every-layer", action="store_true",
                    help="print every layer of every case (default: the worst layer of each case, and every layer "
                         "of a case that fails)")
+
+    p = commands.add_parser("bench", help="time forward and LRP of VGG and ResNet", description=BENCH_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=["vgg16", "resnet50"], choices=benchmark.MODELS, metavar="NAME",
+                   help=f"some of {', '.join(benchmark.MODELS)} (default: %(default)s)")
+    p.add_argument("--batches", nargs="+", type=int, default=[1, 8], help="(default: %(default)s)")
+    p.add_argument("--dtypes", nargs="+", default=["float32"], choices=DTYPES, help="(default: %(default)s)")
+    p.add_argument("--backend", default="numpy", choices=BACKENDS, help="(default: %(default)s)")
+    p.add_argument("--composite", default="epsilon_gamma_box", choices=sorted(composites.COMPOSITES), metavar="NAME",
+                   help="(default: %(default)s)")
+    p.add_argument("--size", type=int, default=224, help="image height and width (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (default: %(default)s)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory run")
     return parser
 
 
@@ -253,13 +277,21 @@ def run_reference(args):
     return 0 if report.ok else 1
 
 
+def run_bench(args):
+    xp = resolve(args.backend)
+    print(f"# {benchmark.machine(xp)}; lrpref {__version__}, composite {args.composite}")
+    rows = benchmark.run(args.models, args.batches, args.dtypes, args.backend, args.composite, args.repeats,
+                         args.size, memory=not args.no_memory, progress=sys.stderr.isatty())
+    print(benchmark.table(rows))
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    run = {"explain": run_explain, "evaluate": run_evaluate, "reference": run_reference}[args.command]
+    run = {"explain": run_explain, "evaluate": run_evaluate, "reference": run_reference, "bench": run_bench}[args.command]
     try:
         return run(args) or 0
     except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as err:

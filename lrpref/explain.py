@@ -114,7 +114,7 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
             node, rule = model.nodes[i], rules[i]
             R = relevance[node.name] if node.name in relevance else xp.zeros_like(acts[node.name])
             a = tuple(acts[name] for name in node.inputs)
-            R_in, R_bias = rule.relprop(node.layer, a if len(a) > 1 else a[0], R)
+            R_in, R_bias = rule.relprop(node.layer, a if len(a) > 1 else a[0], R, out=acts[node.name])
             R_in = R_in if len(a) > 1 else (R_in,)
             for name, r in zip(node.inputs, R_in):
                 relevance[name] = relevance[name] + r if name in relevance else r

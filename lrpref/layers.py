@@ -20,7 +20,7 @@ import copy
 import numpy as np
 
 from .backend import array_module
-from .windows import col2im, crop, im2col, offsets, output_size, pad, padding4, pair
+from .windows import blocks, col2im, crop, im2col, offsets, output_size, pad, padding4, pair
 
 
 class Layer:
@@ -190,13 +190,25 @@ class Conv2d(Layer):
         return self.linear(x, self.weight, self.bias)
 
     def linear(self, x, w, b=None):
-        cols, (oh, ow) = im2col(x, self.kernel_size, self.stride, self.padding)
-        z = (w.reshape(w.shape[0], -1) @ cols).reshape(x.shape[0], w.shape[0], oh, ow)
-        return z if b is None else z + b[:, None, None]
+        (oh, ow), w2 = output_size(x.shape[2:], self.kernel_size, self.stride, self.padding), w.reshape(w.shape[0], -1)
+        xpad = pad(x, self.padding)
+        z = array_module(x).empty((x.shape[0], w.shape[0], oh, ow), dtype=np.result_type(x.dtype, w.dtype))
+        for n, rows in blocks(x.shape[0], oh, w2.shape[1] * ow * x.itemsize):   # one block for most layers
+            cols = im2col(xpad[n], self.kernel_size, self.stride, rows, ow)
+            z[n, :, rows] = (w2 @ cols).reshape(cols.shape[0], w.shape[0], -1, ow)
+        if b is not None:
+            z += b[:, None, None]
+        return z
 
     def transpose(self, s, w, shape):
-        cols = w.reshape(w.shape[0], -1).T @ s.reshape(s.shape[0], s.shape[1], -1)
-        return col2im(cols, shape, self.kernel_size, self.stride, self.padding)
+        (oh, ow), w2 = s.shape[2:], w.reshape(w.shape[0], -1)
+        top, bottom, left, right = self.padding
+        xpad = array_module(s).zeros(shape[:2] + (shape[2] + top + bottom, shape[3] + left + right),
+                                     dtype=np.result_type(s.dtype, w.dtype))
+        for n, rows in blocks(shape[0], oh, w2.shape[1] * ow * s.itemsize):
+            cols = w2.T @ s[n, :, rows].reshape(s[n].shape[0], w.shape[0], -1)
+            col2im(cols, xpad[n], self.kernel_size, self.stride, rows, ow)
+        return crop(xpad, self.padding)
 
     def bias_relevance(self, s, b):
         return None if b is None else s.sum(axis=(2, 3)) @ b

@@ -1,9 +1,12 @@
 """LRP rules: how one layer hands the relevance of its output down to its input(s).
 
-Every rule has ``relprop(layer, a, R) -> (R_in, R_bias)``:
+Every rule has ``relprop(layer, a, R, out=None) -> (R_in, R_bias)``:
 
 - ``a``: the layer's input from the forward pass (a tuple for :class:`~lrpref.layers.Add`);
 - ``R``: the relevance of the layer's output;
+- ``out``: the layer's output from the forward pass, where the caller has it (``explain`` does); rules whose
+  step 1 is the unmodified forward pass (LRP-0, epsilon, the branch choice of gamma, the max of a pool) take
+  it instead of computing it again, and recompute it when it is ``None``;
 - ``R_in``: the relevance of its input(s);
 - ``R_bias``: per sample, the relevance kept by the bias neuron (``None`` where there is none), for the
   conservation report.
@@ -61,7 +64,7 @@ class Rule:
             if hasattr(self, name):
                 setattr(self, name, _check_number(getattr(self, name), name))
 
-    def relprop(self, layer, a, R):
+    def relprop(self, layer, a, R, out=None):
         raise NotImplementedError
 
     def bias(self, layer):
@@ -108,11 +111,16 @@ class ZRule(Rule):
         """The input the rule sees: the activation itself, or ones for the flat and w-square rules."""
         return a
 
-    def relprop(self, layer, a, R):
+    def plain(self):
+        """Whether step 1's sum is the layer's own output (rho, bias and input unchanged)."""
+        return False
+
+    def relprop(self, layer, a, R, out=None):
         a = self.activation(a)
         w, b = self.rho(layer.weight), self.bias(layer)
         b = None if b is None else self.rho_bias(b)
-        z = self.incr(layer.linear(a, w, b))          # step 1: z_k = incr(sum_j a_j rho(w_jk) + rho(b_k))
+        forward = out if out is not None and self.plain() else layer.linear(a, w, b)
+        z = self.incr(forward)                        # step 1: z_k = incr(sum_j a_j rho(w_jk) + rho(b_k))
         s = R / z                                     # step 2: s_k = R_k / z_k
         c = layer.transpose(s, w, a.shape)            # step 3: c_j = sum_k rho(w_jk) s_k
         return a * c, layer.bias_relevance(s, b)      # step 4: R_j = a_j c_j
@@ -127,6 +135,9 @@ class LRP0(ZRule):
 
     stabilizer: Stabilizer = 1e-6
     zero_bias: bool = False
+
+    def plain(self):
+        return not self.zero_bias
 
 
 @dataclass
@@ -143,6 +154,9 @@ class Epsilon(ZRule):
     def incr(self, z):
         return self.epsilon(z)
 
+    def plain(self):
+        return not self.zero_bias
+
 
 @dataclass
 class Norm(ZRule):
@@ -153,6 +167,9 @@ class Norm(ZRule):
 
     layer_types = POOLS
     stabilizer: Stabilizer = 1e-6
+
+    def plain(self):
+        return True
 
 
 @dataclass
@@ -247,7 +264,7 @@ class AverageMaxPool(Norm):
     layer_types = (MaxPool2d,)
     kernel_size: int = None
 
-    def relprop(self, layer, a, R):
+    def relprop(self, layer, a, R, out=None):   # ``out`` is the max pool's; the average pool's is recomputed
         pool = layer.as_average() if self.kernel_size is None else AvgPool2d(self.kernel_size)
         if self.kernel_size is not None and tuple(pool.linear(a[:1, :1]).shape[2:]) != tuple(R.shape[2:]):
             raise ValueError(
@@ -264,32 +281,49 @@ class AverageMaxPool(Norm):
 class SignSplitRule(Rule):
     """Base of z-plus, alpha-beta and the generalized gamma.
 
-    A rule is a list of branches ``(w_pos, w_neg, b, R_branch)``. In each branch positive inputs ``a+`` meet
-    ``w_pos`` and negative inputs ``a-`` meet ``w_neg``, the branch has its own bias and its own share of R.
+    A rule is a list of branches ``(rho_pos, rho_neg, b, R_branch)``. In each branch positive inputs ``a+``
+    meet the weights ``rho_pos(w)`` and negative inputs ``a-`` meet ``rho_neg(w)``; the branch has its own bias
+    and its own share of R. The branches are stacked as extra output channels, so that step 1 is one matrix
+    product over all of them (two with negative inputs) and step 3 one transpose, which sums them. A branch
+    whose share of R is zero everywhere is left out (under a ReLU, gamma's branch for negative outputs), and
+    so are the terms of negative inputs where there are none. The stabilizer acts on each entry alone
+    (a stabilizer relative to the RMS of z is refused: which z would it be?).
     """
 
     layer_types = WEIGHTED
 
-    def branches(self, layer, a, R):
+    def __post_init__(self):
+        super().__post_init__()
+        if self.stabilizer.relative is not None:
+            raise ValueError(f"{type(self).__name__} takes an absolute stabilizer, got one relative to rms(z)")
+
+    def branches(self, layer, a, R, out):
         raise NotImplementedError
 
-    def relprop(self, layer, a, R):
-        a_pos, a_neg = positive(a), negative(a)
-        mixed = bool((a_neg != 0).any())   # after a ReLU there are no negative inputs: skip their zero terms
-        R_in, R_bias = 0.0, None
-        for w_pos, w_neg, b, R_branch in self.branches(layer, a, R):
-            z = layer.linear(a_pos, w_pos, b) + (layer.linear(a_neg, w_neg) if mixed else 0.0)   # step 1
-            s = R_branch / self.stabilizer(z)                                                    # step 2
-            c_pos = layer.transpose(s, w_pos, a.shape)                                           # step 3
-            c_neg = layer.transpose(s, w_neg, a.shape) if mixed else 0.0
-            R_in = R_in + a_pos * c_pos + a_neg * c_neg                                          # step 4
-            R_bias = _add(R_bias, layer.bias_relevance(s, b))
-        return R_in, R_bias
+    def relprop(self, layer, a, R, out=None):
+        xp, w = array_module(a), layer.weight
+        mixed = bool((a < 0).any())   # after a ReLU there are no negative inputs: skip their zero terms
+        a_pos, a_neg = (positive(a), negative(a)) if mixed else (a, None)
+        parts = [part for part in self.branches(layer, a, R, out) if bool(part[3].any())]
+        if not parts:
+            return xp.zeros_like(a), None
+        w_pos = _stack([rho_pos(w) for rho_pos, _, _, _ in parts], 0)
+        w_neg = _stack([rho_neg(w) for _, rho_neg, _, _ in parts], 0) if mixed else None
+        biases = [b for _, _, b, _ in parts]
+        b = None if all(b is None for b in biases) else _stack([xp.zeros(w.shape[0], w.dtype) if b is None else b
+                                                                 for b in biases], 0)
+        R_parts = _stack([R_branch for _, _, _, R_branch in parts], 1)
+        z = layer.linear(a_pos, w_pos, b) + (layer.linear(a_neg, w_neg) if mixed else 0.0)   # step 1
+        s = R_parts / self.stabilizer(z)                                                     # step 2
+        c_pos = layer.transpose(s, w_pos, a.shape)                                           # step 3
+        c_neg = layer.transpose(s, w_neg, a.shape) if mixed else None
+        R_in = a_pos * c_pos if c_neg is None else a_pos * c_pos + a_neg * c_neg            # step 4
+        return R_in, layer.bias_relevance(s, b)
 
 
-def _add(x, y):
-    """``x + y`` where ``None`` stands for "nothing"."""
-    return y if x is None else x if y is None else x + y
+def _stack(arrays, axis):
+    """The branches' arrays side by side along ``axis`` (the output channels); one array as it is."""
+    return arrays[0] if len(arrays) == 1 else array_module(*arrays).concatenate(arrays, axis=axis)
 
 
 def _part(p, sign):
@@ -316,13 +350,12 @@ class AlphaBeta(SignSplitRule):
         if abs(self.alpha - self.beta - 1.0) > 1e-12:
             raise ValueError(f"alpha - beta must equal 1, got alpha={self.alpha:g}, beta={self.beta:g}")
 
-    def branches(self, layer, a, R):
-        w, b = layer.weight, self.bias(layer)
-        w_pos, w_neg = positive(w), negative(w)
+    def branches(self, layer, a, R, out):
+        b = self.bias(layer)
         b_pos, b_neg = (b, b) if self.full_bias else (_part(b, +1), _part(b, -1))
-        parts = [(w_pos, w_neg, b_pos, self.alpha * R)]
+        parts = [(positive, negative, b_pos, self.alpha * R)]
         if self.beta:
-            parts.append((w_neg, w_pos, b_neg, -self.beta * R))
+            parts.append((negative, positive, b_neg, -self.beta * R))
         return parts
 
 
@@ -348,13 +381,19 @@ class Gamma(SignSplitRule):
     stabilizer: Stabilizer = 1e-6
     zero_bias: bool = False
 
-    def branches(self, layer, a, R):
-        w, b = layer.weight, self.bias(layer)
-        z = layer.linear(a, w, layer.bias)
-        up, down = w + self.gamma * positive(w), w + self.gamma * negative(w)
-        b_up = None if b is None else b + self.gamma * positive(b)
-        b_down = None if b is None else b + self.gamma * negative(b)
-        return [(up, down, b_up, (z > 0) * R), (down, up, b_down, (z < 0) * R)]
+    def up(self, p):
+        """``P = p + gamma p+``."""
+        return p + self.gamma * positive(p)
+
+    def down(self, p):
+        """``N = p + gamma p-``."""
+        return p + self.gamma * negative(p)
+
+    def branches(self, layer, a, R, out):
+        b = self.bias(layer)
+        z = out if out is not None else layer.linear(a, layer.weight, layer.bias)
+        b_up, b_down = (None, None) if b is None else (self.up(b), self.down(b))
+        return [(self.up, self.down, b_up, (z > 0) * R), (self.down, self.up, b_down, (z < 0) * R)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -400,14 +439,15 @@ class ZBox(Rule):
                 "expected a scalar, one value per channel, per pixel (C, H, W) or per sample"
             ) from None
 
-    def relprop(self, layer, a, R):
-        low, high = self.bound(self.low, a), self.bound(self.high, a)
-        w = layer.weight
-        w_pos, w_neg = positive(w), negative(w)
-        z = self.stabilizer(layer.linear(a, w) - layer.linear(low, w_pos) - layer.linear(high, w_neg))  # step 1
-        s = R / z                                                                                         # step 2
-        c, c_pos, c_neg = (layer.transpose(s, v, a.shape) for v in (w, w_pos, w_neg))                    # step 3
-        return a * c - low * c_pos - high * c_neg, None                                                   # step 4
+    def relprop(self, layer, a, R, out=None):
+        xp, w = array_module(a), layer.weight
+        inputs = xp.concatenate([a, self.bound(self.low, a), self.bound(self.high, a)], axis=1)  # (a, l, h) ...
+        v = xp.concatenate([w, -positive(w), -negative(w)], axis=1)   # ... meet (w, -w+, -w-) in one product
+        z = self.stabilizer(layer.linear(inputs, v))       # step 1: z_j = sum_i x_i w_ij - l_i w+_ij - h_i w-_ij
+        s = R / z                                          # step 2
+        c = layer.transpose(s, v, inputs.shape)            # step 3: (c, -c+, -c-) stacked on axis 1
+        terms = inputs * c                                 # step 4: x c - l c+ - h c-, the sum of the three
+        return sum(xp.split(terms, 3, axis=1)), None
 
 
 @dataclass
@@ -417,7 +457,7 @@ class Gradient(Rule):
 
     layer_types = POOLS
 
-    def relprop(self, layer, a, R):
+    def relprop(self, layer, a, R, out=None):
         return layer.transpose(R, None, a.shape), None
 
 
@@ -430,7 +470,7 @@ class Pass(Rule):
 
     layer_types = (ReLU, Dropout, BatchNorm2d, Flatten, ZeroPad2d, AdaptiveAvgPool2d)
 
-    def relprop(self, layer, a, R):
+    def relprop(self, layer, a, R, out=None):
         return layer.pass_back(R, a.shape), None
 
 
@@ -450,8 +490,8 @@ class WinnerTakeAll(Rule):
         if self.ties not in ("split", "first"):
             raise ValueError(f"ties must be 'split' or 'first', got {self.ties!r}")
 
-    def relprop(self, layer, a, R):
-        y, first = layer.forward(a), self.ties == "first"
+    def relprop(self, layer, a, R, out=None):
+        y, first = layer.forward(a) if out is None else out, self.ties == "first"
         z = layer.count_maxima(a, y, first)            # step 1: z_j = number of winners of window j
         s = R / z                                      # step 2
         c = layer.transpose_maxima(s, a, y, first)     # step 3: c_i = sum_j [a_i wins window j] s_j
@@ -468,7 +508,7 @@ class RatioSplit(Rule):
 
     layer_types = (Add,)
 
-    def relprop(self, layer, a, R):
+    def relprop(self, layer, a, R, out=None):
         xp = array_module(R)
         main, skip = xp.abs(a[0]), xp.abs(a[1])
         z = main + skip                                   # step 1: the weights are |h|
@@ -492,7 +532,7 @@ class FixedSplit(Rule):
         if not 0.0 <= self.main <= 1.0:
             raise ValueError(f"the main branch's share must lie in [0, 1], got {self.main!r}")
 
-    def relprop(self, layer, a, R):
+    def relprop(self, layer, a, R, out=None):
         return (self.main * R, (1.0 - self.main) * R), None
 
 
@@ -504,8 +544,8 @@ class MaxPoolEpsilon(Rule):
     layer_types = (MaxPool2d,)
     stabilizer: Stabilizer = 1e-9
 
-    def relprop(self, layer, a, R):
-        y = layer.forward(a)
+    def relprop(self, layer, a, R, out=None):
+        y = layer.forward(a) if out is None else out
         z = self.stabilizer(y)                                      # step 1: z_j = incr(max of window j)
         s = R / z                                                   # step 2
         c = layer.transpose_maxima(s, a, y, first_only=True)        # step 3: c_i = s_j for the first maximum
@@ -522,9 +562,9 @@ class ProportionalSplit(Rule):
     layer_types = (Add,)
     stabilizer: Stabilizer = 1e-6
 
-    def relprop(self, layer, a, R):
+    def relprop(self, layer, a, R, out=None):
         main, skip = a
-        z = self.stabilizer(layer.forward(main, skip))   # step 1: z = h_main + h_skip
+        z = self.stabilizer(layer.forward(main, skip) if out is None else out)   # step 1: z = h_main + h_skip
         s = R / z                                        # step 2
         c = s                                            # step 3: the transpose of a sum hands s to each summand
         return (main * c, skip * c), None                # step 4

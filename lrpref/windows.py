@@ -1,4 +1,4 @@
-"""Sliding windows over NCHW arrays: padding, im2col and its adjoint col2im.
+"""Sliding windows over NCHW arrays: padding, im2col and its adjoint col2im, in bounded blocks.
 
 Convolution and pooling both visit a (kh, kw) window at every output position. Instead of a Python loop
 over output positions, these helpers loop over the kh * kw *kernel offsets*: at offset (i, j) the window
@@ -66,39 +66,66 @@ def offsets(kernel, stride, out_size):
             yield i, j, slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw)
 
 
-def im2col(x, kernel, stride, padding):
-    """Stack every window of ``x`` as a column.
+BUFFER_LIMIT = 1 << 30   # bytes; see set_buffer_limit
+
+
+def set_buffer_limit(nbytes):
+    """Bound every im2col buffer of a convolution to ``nbytes`` (default 1 GiB): larger batches are processed in
+    blocks of samples, and a single sample whose buffer would still be larger in blocks of output rows.
+    Returns the previous limit."""
+    global BUFFER_LIMIT
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 1:
+        raise ValueError(f"the buffer limit must be a positive number of bytes, got {nbytes!r}")
+    previous, BUFFER_LIMIT = BUFFER_LIMIT, nbytes
+    return previous
+
+
+def blocks(batch, out_rows, row_bytes):
+    """Yield ``(samples, rows)`` slices covering ``batch`` samples x ``out_rows`` output rows such that the im2col
+    buffer of a block (``row_bytes`` per output row of one sample) stays within the buffer limit, down to
+    one output row of one sample."""
+    sample_bytes = row_bytes * out_rows
+    if sample_bytes <= BUFFER_LIMIT:
+        step = BUFFER_LIMIT // sample_bytes
+        for n in range(0, batch, step):
+            yield slice(n, min(batch, n + step)), slice(0, out_rows)
+        return
+    step = max(1, BUFFER_LIMIT // row_bytes)
+    for n in range(batch):
+        for r in range(0, out_rows, step):
+            yield slice(n, n + 1), slice(r, min(out_rows, r + step))
+
+
+def band(xpad, kernel, stride, rows):
+    """The rows of the padded input that output rows ``rows`` read (a view)."""
+    return xpad[:, :, stride[0] * rows.start:stride[0] * (rows.stop - 1) + kernel[0]]
+
+
+def im2col(xpad, kernel, stride, rows, out_width):
+    """Stack the windows of output rows ``rows`` of the padded input ``xpad`` as columns.
 
     Returns
     -------
-    cols : array of shape (N, C * kh * kw, Ho * Wo)
-        ``cols[n, (c, i, j), (y, x)] = x_padded[n, c, y * sh + i, x * sw + j]``.
-    out_size : tuple
-        ``(Ho, Wo)``.
+    cols : array of shape (N, C * kh * kw, R * Wo)
+        ``cols[n, (c, i, j), (y, x)] = xpad[n, c, (rows.start + y) * sh + i, x * sw + j]``, R rows.
     """
-    n, c, h, w = x.shape
-    out_size = output_size((h, w), kernel, stride, padding)
-    xpad = pad(x, padding)
-    cols = array_module(x).empty((n, c, kernel[0], kernel[1]) + out_size, dtype=x.dtype)
-    for i, j, rows, columns in offsets(kernel, stride, out_size):
-        cols[:, :, i, j] = xpad[:, :, rows, columns]
-    return cols.reshape(n, c * kernel[0] * kernel[1], out_size[0] * out_size[1]), out_size
+    n, c = xpad.shape[:2]
+    size = (rows.stop - rows.start, out_width)
+    source = band(xpad, kernel, stride, rows)
+    if kernel == (1, 1):   # the input itself (no copy at stride 1)
+        return source[:, :, ::stride[0], ::stride[1]].reshape(n, c, size[0] * size[1])
+    cols = array_module(xpad).empty((n, c, kernel[0], kernel[1]) + size, dtype=xpad.dtype)
+    for i, j, r, col in offsets(kernel, stride, size):
+        cols[:, :, i, j] = source[:, :, r, col]
+    return cols.reshape(n, c * kernel[0] * kernel[1], size[0] * size[1])
 
 
-def col2im(cols, shape, kernel, stride, padding):
-    """The adjoint of :func:`im2col`: add every column entry back to the input position it was read from.
-
-    Parameters
-    ----------
-    cols : array of shape (N, C * kh * kw, Ho * Wo)
-    shape : tuple
-        ``(N, C, H, W)``, the shape of the input of :func:`im2col`.
-    """
-    n, c, h, w = shape
-    top, bottom, left, right = padding
-    out_size = output_size((h, w), kernel, stride, padding)
-    cols = cols.reshape((n, c, kernel[0], kernel[1]) + out_size)
-    xpad = array_module(cols).zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
-    for i, j, rows, columns in offsets(kernel, stride, out_size):
-        xpad[:, :, rows, columns] += cols[:, :, i, j]
-    return crop(xpad, padding)
+def col2im(cols, xpad, kernel, stride, rows, out_width):
+    """The adjoint of :func:`im2col`: add every column entry to the position of ``xpad`` it was read from
+    (in place)."""
+    n, c = xpad.shape[:2]
+    size = (rows.stop - rows.start, out_width)
+    target = band(xpad, kernel, stride, rows)
+    cols = cols.reshape((n, c, kernel[0], kernel[1]) + size)
+    for i, j, r, col in offsets(kernel, stride, size):
+        target[:, :, r, col] += cols[:, :, i, j]

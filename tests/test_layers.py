@@ -4,7 +4,7 @@ import pytest
 
 import naive
 from cases import CONV_GEOMETRIES, POOL_GEOMETRIES, batch, conv_case, dense_case, on, pool_cases, relative_error
-from lrpref import Sequential, backend, fold_batchnorm, layers
+from lrpref import Sequential, backend, fold_batchnorm, layers, set_buffer_limit, windows
 
 TOL = 1e-12
 
@@ -20,6 +20,33 @@ def test_conv_forward_equals_matrix(rng, xp, geometry):
     y = on(xp, case.layer).forward(xp.asarray(x))
     assert y.shape == (3,) + case.out_shape
     assert relative_error(flat(y), x.reshape(3, -1) @ case.M.T + case.b) < TOL
+
+
+@pytest.mark.parametrize("limit", ["whole", "samples", "rows"])
+@pytest.mark.parametrize("geometry", CONV_GEOMETRIES, ids=str)
+def test_conv_blocks_within_the_buffer_limit_equal_the_matrix(rng, xp, geometry, limit):
+    """With a small buffer limit, blocks of samples or of output rows (down to one row of one sample) give the
+    forward map and its transpose of the matrix."""
+    case = conv_case(rng, geometry)
+    x, s = batch(rng, case.in_shape), rng.normal(size=(3,) + case.out_shape)
+    row = case.layer.weight[0].size * case.out_shape[2] * 8   # bytes of one output row's im2col, float64
+    nbytes = {"whole": 1 << 30, "samples": 2 * row * case.out_shape[1], "rows": 1}[limit]
+    expected_blocks = {"whole": 1, "samples": 2, "rows": 3 * case.out_shape[1]}[limit]
+    previous = set_buffer_limit(nbytes)
+    try:
+        assert len(list(windows.blocks(3, case.out_shape[1], row))) == expected_blocks
+        layer = on(xp, case.layer)
+        y = layer.forward(xp.asarray(x))
+        c = layer.transpose(xp.asarray(s), layer.weight, x.shape)
+    finally:
+        set_buffer_limit(previous)
+    assert relative_error(flat(y), x.reshape(3, -1) @ case.M.T + case.b) < TOL
+    assert relative_error(flat(c), s.reshape(3, -1) @ case.M) < TOL
+
+
+def test_the_buffer_limit_is_checked():
+    with pytest.raises(ValueError, match="positive number of bytes, got 0"):
+        set_buffer_limit(0)
 
 
 def test_dense_forward(rng, xp):

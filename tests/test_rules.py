@@ -100,24 +100,31 @@ WEIGHTED_RULES = {
 
 
 def check(xp, case, rule, twin, a, R):
-    R_in, R_bias = rule.relprop(on(xp, case.layer), xp.asarray(a), xp.asarray(R))
-    assert R_in.shape == a.shape
+    """The rule equals its twin, computing step 1 itself and taking the forward output (as ``explain`` does)."""
+    layer = on(xp, case.layer)
     n = a.shape[0]
     flat_a, flat_R = a.reshape(n, -1), R.reshape(n, -1)
     expected = [twin(case, rule, flat_a, flat_R, k) for k in range(n)]
-    assert relative_error(backend.to_host(R_in).reshape(n, -1), np.stack([e[0] for e in expected])) < TOL
-    bias = np.zeros(n) if R_bias is None else backend.to_host(R_bias)
-    twin_bias = np.array([e[1] for e in expected])
-    assert np.abs(bias - twin_bias).max() <= TOL * max(np.abs(twin_bias).max(), np.abs(expected[0][0]).max())
+    for out in (None, layer.forward(xp.asarray(a))):
+        R_in, R_bias = rule.relprop(layer, xp.asarray(a), xp.asarray(R), out=out)
+        assert R_in.shape == a.shape
+        assert relative_error(backend.to_host(R_in).reshape(n, -1), np.stack([e[0] for e in expected])) < TOL
+        bias = np.zeros(n) if R_bias is None else backend.to_host(R_bias)
+        twin_bias = np.array([e[1] for e in expected])
+        assert np.abs(bias - twin_bias).max() <= TOL * max(np.abs(twin_bias).max(), np.abs(expected[0][0]).max())
 
 
-@pytest.mark.parametrize("positive", [False, True], ids=["mixed-inputs", "relu-inputs"])
+@pytest.mark.parametrize("inputs", ["mixed", "relu", "relu-and-relu-relevance"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 @pytest.mark.parametrize("rule_id", WEIGHTED_RULES)
-def test_weighted_rule_equals_formula(xp, rng, rule_id, case, positive):
+def test_weighted_rule_equals_formula(xp, rng, rule_id, case, inputs):
+    """``relu-and-relu-relevance``: relevance zero wherever the layer's output is not positive, as under a ReLU,
+    where gamma skips its branch for negative outputs."""
     make, twin = WEIGHTED_RULES[rule_id]
-    a = batch(rng, case.in_shape, positive=positive)
+    a = batch(rng, case.in_shape, positive=inputs != "mixed")
     R = rng.normal(size=(a.shape[0],) + case.out_shape)
+    if inputs == "relu-and-relu-relevance":
+        R = R * (backend.to_host(case.layer.forward(a)) > 0)
     check(xp, case, make(case, rng), twin, a, R)
 
 
