@@ -62,14 +62,14 @@ from lrpref import backend, benchmark  # noqa: E402
 
 def zennit_model(model, net, device):
     """The PyTorch model with the lrpref network's arrays, by torchvision's module names."""
-    torch_model = export_torchvision.torch_model(model)
+    torch_model = export_torchvision.torch_model(model).to(device=device, dtype=getattr(torch, str(net.dtype)))
     state = {f"{node.name}.{key}": torch.from_numpy(backend.to_host(array))
              for node in net.nodes for key, array in node.layer.arrays().items()}
     wanted = torch_model.state_dict()
     missing = [k for k in wanted if k not in state and not k.endswith("num_batches_tracked")]
     assert not missing, f"arrays missing for {missing}"
     torch_model.load_state_dict({k: v for k, v in state.items() if k in wanted}, strict=False)
-    return torch_model.to(device=device, dtype=getattr(torch, str(net.dtype))).eval()
+    return torch_model.eval()
 
 
 def zennit_peer(device, agreement):
