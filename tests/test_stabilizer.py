@@ -29,6 +29,18 @@ def test_per_sample_scale_is_batch_independent(xp, rng):
     assert np.array_equal(whole[1:2], backend.to_host(s(xp.asarray(z[1:2]))))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("relative", [None, "batch", "sample"])
+def test_sign_aware_equals_its_formula_bit_for_bit(xp, rng, dtype, relative):
+    """``z + e*scale`` where ``z >= 0`` (both zeros included), ``z - e*scale`` elsewhere, written literally."""
+    z = rng.normal(size=(3, 4, 5)).astype(dtype)
+    z.flat[:4] = [0.0, -0.0, 1e-30, -1e-30]
+    s = Stabilizer(0.25, relative=relative, offset=1e-3)
+    increment = 0.25 * s.scale(z) + 1e-3
+    expected = np.where(z >= 0, z + increment, z - increment)
+    assert np.array_equal(backend.to_host(s(xp.asarray(z))), expected)
+
+
 def test_float32_stays_float32(xp):
     z = xp.asarray(np.linspace(-1, 1, 7, dtype=np.float32))
     for stabilizer in (ZENNIT.stabilizer(), TUTORIAL.epsilon(), Stabilizer(0.1, relative="sample")):
