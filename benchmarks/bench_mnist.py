@@ -48,18 +48,19 @@ def main():
     blas = np.__config__.CONFIG["Build Dependencies"]["blas"]["name"] if hasattr(np.__config__, "CONFIG") else "?"
     print(f"# {cpu_model()}, {os.cpu_count()} cores, numpy {np.__version__} ({blas}), lrpref {lrpref.__version__}, "
           f"backend {args.backend}")
-    print(f"{'model':<10} {'batch':>5} {'dtype':<8} {'composite':<18} {'forward ms':>10} {'LRP ms':>9} "
+    print(f"{'model':<15} {'batch':>5} {'dtype':<8} {'composite':<18} {'forward ms':>10} {'LRP ms':>9} "
           f"{'LRP/fwd':>7} {'samples/s':>10}")
-    x_all, _ = data.mnist_sample()
+    inputs = {"mnist_mlp": data.mnist_sample()[0], "mnist_cnn": data.mnist_sample()[0],
+              "mnist_pairs_cnn": data.mnist_pairs(max(args.batch))[0]}
     for name in data.MODELS:
         for dtype in ("float32", "float64"):
             net = lrpref.load(data.model_path(name), dtype=dtype, backend=args.backend)
             for batch in args.batch:
-                x = backend.asarray(x_all[:batch], net.xp, net.dtype)
+                x = backend.asarray(inputs[name][:batch], net.xp, net.dtype)
                 forward = median_ms(lambda: net.forward(x), args.repeat, net.xp)
                 for composite in COMPOSITES:
                     lrp = median_ms(lambda: lrpref.explain(net, x, composite=composite), args.repeat, net.xp)
-                    print(f"{name:<10} {batch:>5} {dtype:<8} {composite:<18} {forward:>10.3f} {lrp:>9.3f} "
+                    print(f"{name:<15} {batch:>5} {dtype:<8} {composite:<18} {forward:>10.3f} {lrp:>9.3f} "
                           f"{lrp / forward:>7.1f} {1000 * batch / lrp:>10.0f}")
 
 

@@ -1,15 +1,16 @@
 """lrpref against Zennit on the same weights and inputs: VGG and ResNet, forward and LRP, one table.
 
     python benchmarks/bench_zennit.py [--models vgg16 resnet50] [--batches 1 8] [--dtypes float32 float64]
-                                      [--threads N] [--repeats 3] [--backend numpy|cupy]
+                                      [--threads N] [--repeats 3] [--size 224] [--backend numpy|cupy]
 
-Both libraries explain the same random 224 x 224 inputs on the same random weights (lrpref's torchvision
-layout, loaded into PyTorch by module name) with EpsilonGammaBox: Zennit with its canonizers (BatchNorm merged,
-ResNet additions as its Sum module), lrpref with ``epsilon_gamma_box`` and ``maxpool="gradient"``, so that both
-compute the same numbers (checked: the largest relative difference is printed). Each repeat times lrpref's
-forward pass, lrpref's explanation and Zennit's in turn, with the same thread count for NumPy's BLAS and for
-PyTorch (``--threads``, default all cores); every time is the median of the repeats after a warm-up. With
-``--backend cupy`` lrpref runs on CuPy and Zennit on CUDA.
+Both libraries explain the same random 224 x 224 inputs (``--size``) on the same random weights (lrpref's
+torchvision layout, loaded into PyTorch by module name) with EpsilonGammaBox: Zennit with its canonizers
+(BatchNorm merged, ResNet additions as its Sum module), lrpref with ``epsilon_gamma_box`` and
+``maxpool="gradient"``, so that both compute the same numbers (checked: the largest difference, relative to
+the largest relevance, is printed). Each repeat times lrpref's forward pass, lrpref's explanation and
+Zennit's in turn, with the same thread count for NumPy's BLAS and for PyTorch (``--threads``, default all
+cores); every time is the median of the repeats after a warm-up. With ``--backend cupy`` lrpref runs on CuPy
+and Zennit on CUDA.
 
 Needs PyTorch and Zennit (the test extra installs both). Zennit imports torchvision; where the installed one
 does not import (the registry's next to the CPU build of PyTorch), the tests' stand-in ``tests/shims`` is used,
@@ -30,6 +31,7 @@ def arguments():
     parser.add_argument("--dtypes", nargs="+", default=["float32"])
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--size", type=int, default=224, help="image height and width (default: 224)")
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory run")
     return parser.parse_args()
@@ -107,7 +109,7 @@ def main():
     print(f"# {benchmark.machine(xp, ARGS.threads)}; PyTorch {torch.__version__} ({torch.get_num_threads()} "
           f"threads); lrpref {lrpref.__version__}; EpsilonGammaBox / epsilon_gamma_box, maxpool='gradient'")
     rows = benchmark.run(ARGS.models, ARGS.batches, ARGS.dtypes, ARGS.backend, "epsilon_gamma_box", ARGS.repeats,
-                         memory=not ARGS.no_memory, peer=zennit_peer(device, agreement),
+                         ARGS.size, memory=not ARGS.no_memory, peer=zennit_peer(device, agreement),
                          progress=sys.stderr.isatty(), maxpool="gradient")
     print(benchmark.table(rows))
     print("largest relative difference of the input relevance, lrpref vs Zennit: " +

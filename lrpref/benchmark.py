@@ -70,7 +70,7 @@ def forward_gflop(net, x):
     return 2 * total * x.shape[0] / 1e9
 
 
-def matmul_peak(dtype="float32", xp=np, size=2048, repeats=5):
+def matmul_peak(dtype="float32", xp=np, size=2048, repeats=10):
     """The machine's matrix-product rate in GFLOP/s: the best of ``repeats`` products of two size x size
     matrices."""
     a = xp.asarray(np.random.default_rng(0).random((size, size)), dtype=dtype)

@@ -1,8 +1,12 @@
 """``lrpref bench`` and the benchmark module: what it measures and how it reports (no timing is asserted)."""
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from lrpref import benchmark, models
+from lrpref import benchmark, data, models
 from lrpref.backend import resolve
 from lrpref.cli import main
 
@@ -52,3 +56,13 @@ def test_bench_refuses_cupy_without_cuda_before_any_work(capsys):
 def test_unknown_models_are_refused():
     with pytest.raises(ValueError, match=r"unknown benchmark model\(s\) \['vgg11'\]"):
         benchmark.run(["vgg11"], progress=False)
+
+
+def test_mnist_benchmark_script_times_every_shipped_model(tmp_path):
+    """benchmarks/bench_mnist.py gives each shipped model its own input (the pairs CNN reads 28 x 56)."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_mnist.py"
+    result = subprocess.run([sys.executable, str(script), "--batch", "2", "--repeat", "1"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[2:]]
+    assert {row[0] for row in rows} == set(data.MODELS) and len(rows) == len(data.MODELS) * 2 * 3

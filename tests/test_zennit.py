@@ -6,6 +6,10 @@ BatchNorm statistics, exported by weights/export_torchvision.py). Zennit's outpu
 ``logit x one-hot`` (lrpref's ``init="logit"``) and ``one-hot`` (``init="one"``). Max pooling uses
 ``maxpool="gradient"``, Zennit's (PyTorch's) treatment of tied maxima. Agreement: 1e-9 relative.
 """
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -168,3 +172,16 @@ def test_zennit_merged_batchnorm_keeps_eps():
     assert relative(folded, original) < 1e-13
     # the last BatchNorm scales Zennit's output by exactly (1 + 1e-5)^(-1/2); the first one through the ReLU
     assert relative(canonized.detach().numpy(), original) > 1e-6
+
+
+def test_benchmark_script_explains_like_zennit(tmp_path):
+    """benchmarks/bench_zennit.py times the two libraries on the same numbers: its printed agreement for VGG16
+    (no BatchNorm, so no merged-eps difference) in float64 is at rounding level."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_zennit.py"
+    command = [sys.executable, str(script), "--models", "vgg16", "--batches", "2", "--dtypes", "float64",
+               "--size", "32", "--repeats", "1", "--no-memory"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Zennit ms" in result.stdout
+    agreement = float(result.stdout.strip().splitlines()[-1].rsplit(" ", 1)[1])
+    assert agreement < 1e-12
