@@ -32,13 +32,7 @@ NETWORKS = {"mnist_cnn": torch_models.mnist_cnn, "vgg16": lambda: torch_models.t
 
 @pytest.fixture(scope="module")
 def networks():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = NETWORKS[name]()
-        return cache[name]
-    return get
+    return torch_models.cached(NETWORKS)
 
 
 def set_rules(model, case):

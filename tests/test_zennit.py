@@ -103,13 +103,7 @@ COMPOSITES = {   # Zennit's class, lrpref's name
 
 @pytest.fixture(scope="module")
 def networks():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = NETWORKS[name]()
-        return cache[name]
-    return get
+    return torch_models.cached(NETWORKS)
 
 
 @pytest.mark.parametrize("composite", sorted(COMPOSITES))
