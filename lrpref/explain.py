@@ -6,6 +6,7 @@ import numpy as np
 from . import composites
 from .backend import array_module, asarray, to_host
 from .network import INPUT, fold_batchnorm, residual_blocks
+from .windows import reused_buffers
 
 INITS = ("logit", "one", "softmax")
 
@@ -109,7 +110,8 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
     relevance = {model.nodes[-1].name: R_out}   # relevance of every tensor, by the name of the node producing it
     sums = [None] * len(model)
     xp = model.xp
-    with np.errstate(divide="ignore", invalid="ignore"):   # a zero denominator is reported below, by layer
+    # a zero denominator is reported below, by layer; one scratch buffer serves every im2col (windows.py)
+    with np.errstate(divide="ignore", invalid="ignore"), reused_buffers():
         for i in reversed(range(len(model))):
             node, rule = model.nodes[i], rules[i]
             R = relevance[node.name] if node.name in relevance else xp.zeros_like(acts[node.name])

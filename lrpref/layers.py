@@ -20,7 +20,7 @@ import copy
 import numpy as np
 
 from .backend import array_module
-from .windows import blocks, col2im, crop, im2col, offsets, output_size, pad, padding4, pair
+from .windows import blocks, col2im, crop, im2col, offsets, output_size, pad, padding4, pair, scratch
 
 
 class Layer:
@@ -203,10 +203,13 @@ class Conv2d(Layer):
     def transpose(self, s, w, shape):
         (oh, ow), w2 = s.shape[2:], w.reshape(w.shape[0], -1)
         top, bottom, left, right = self.padding
-        xpad = array_module(s).zeros(shape[:2] + (shape[2] + top + bottom, shape[3] + left + right),
-                                     dtype=np.result_type(s.dtype, w.dtype))
+        xp = array_module(s)
+        xpad = xp.zeros(shape[:2] + (shape[2] + top + bottom, shape[3] + left + right),
+                        dtype=np.result_type(s.dtype, w.dtype))
         for n, rows in blocks(shape[0], oh, w2.shape[1] * ow * s.itemsize):
-            cols = w2.T @ s[n, :, rows].reshape(s[n].shape[0], w.shape[0], -1)
+            s_block = s[n, :, rows].reshape(s[n].shape[0], w.shape[0], -1)
+            cols = scratch(xp, (s_block.shape[0], w2.shape[1], s_block.shape[2]), xpad.dtype)
+            xp.matmul(w2.T, s_block, out=cols)
             col2im(cols, xpad[n], self.kernel_size, self.stride, rows, ow)
         return crop(xpad, self.padding)
 

@@ -13,6 +13,7 @@ import numpy as np
 from .backend import ENV_VAR, array_module, asarray, resolve
 from .backend import name as module_name
 from .layers import Add, BatchNorm2d, Conv2d, Dense, Layer
+from .windows import reused_buffers
 
 INPUT = "input"
 
@@ -175,11 +176,12 @@ class Network:
     def activations(self, x):
         """Run the network; return ``{name: output}`` for every node, plus ``"input"``: the checked input."""
         acts = {INPUT: self.check_input(x)}
-        for i, node in enumerate(self.nodes):
-            try:
-                acts[node.name] = node.layer.forward(*(acts[name] for name in node.inputs))
-            except ValueError as err:
-                raise ValueError(f"layer {i} ({node.name!r}): {err}") from None
+        with reused_buffers():
+            for i, node in enumerate(self.nodes):
+                try:
+                    acts[node.name] = node.layer.forward(*(acts[name] for name in node.inputs))
+                except ValueError as err:
+                    raise ValueError(f"layer {i} ({node.name!r}): {err}") from None
         return acts
 
     def forward(self, x):

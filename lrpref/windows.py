@@ -7,7 +7,18 @@ matrix product over the stacked slices (im2col), and the transpose of a convolut
 product back with the same slices (col2im).
 
 Padding is always given as four integers ``(top, bottom, left, right)``.
+
+The im2col columns, and the matrix product that col2im scatters back, are the largest arrays of a
+convolution and live only for one matrix product. Inside :func:`reused_buffers` (every forward pass and
+explanation) they are views of one scratch buffer, kept until the outermost block ends, instead of fresh
+arrays: fresh memory costs a page fault on its first touch of every page, about a third of LRP's time on
+VGG16 at batch 8 on a 2-core machine.
 """
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
 from .backend import array_module
 
 
@@ -80,6 +91,39 @@ def set_buffer_limit(nbytes):
     return previous
 
 
+_workspace = threading.local()   # per thread: how deeply nested in reused_buffers, and the scratch buffers
+
+
+@contextmanager
+def reused_buffers():
+    """Within this block, :func:`scratch` hands out views of one buffer per array module (grown to the
+    largest request, so at most about the buffer limit) instead of new arrays; it is released when the
+    outermost block ends. Blocks nest; each thread has its own buffers."""
+    depth = getattr(_workspace, "depth", 0)
+    if depth == 0:
+        _workspace.buffers = {}   # array module name -> flat byte buffer
+    _workspace.depth = depth + 1
+    try:
+        yield
+    finally:
+        _workspace.depth = depth
+        if depth == 0:
+            del _workspace.buffers
+
+
+def scratch(xp, shape, dtype):
+    """An uninitialised array of ``shape`` and ``dtype``, valid until the next call: inside
+    :func:`reused_buffers` a view of the reused buffer, otherwise a new array."""
+    if not getattr(_workspace, "depth", 0):
+        return xp.empty(shape, dtype=dtype)
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buffers = _workspace.buffers
+    if xp.__name__ not in buffers or buffers[xp.__name__].size < nbytes:
+        buffers.pop(xp.__name__, None)   # free the smaller buffer before allocating the larger one
+        buffers[xp.__name__] = xp.empty(nbytes, dtype=np.uint8)
+    return buffers[xp.__name__][:nbytes].view(dtype).reshape(shape)
+
+
 def blocks(batch, out_rows, row_bytes):
     """Yield ``(samples, rows)`` slices covering ``batch`` samples x ``out_rows`` output rows such that the im2col
     buffer of a block (``row_bytes`` per output row of one sample) stays within the buffer limit, down to
@@ -107,14 +151,15 @@ def im2col(xpad, kernel, stride, rows, out_width):
     Returns
     -------
     cols : array of shape (N, C * kh * kw, R * Wo)
-        ``cols[n, (c, i, j), (y, x)] = xpad[n, c, (rows.start + y) * sh + i, x * sw + j]``, R rows.
+        ``cols[n, (c, i, j), (y, x)] = xpad[n, c, (rows.start + y) * sh + i, x * sw + j]``, R rows; a
+        :func:`scratch` array, valid until the next im2col or transpose product.
     """
     n, c = xpad.shape[:2]
     size = (rows.stop - rows.start, out_width)
     source = band(xpad, kernel, stride, rows)
     if kernel == (1, 1):   # the input itself (no copy at stride 1)
         return source[:, :, ::stride[0], ::stride[1]].reshape(n, c, size[0] * size[1])
-    cols = array_module(xpad).empty((n, c, kernel[0], kernel[1]) + size, dtype=xpad.dtype)
+    cols = scratch(array_module(xpad), (n, c, kernel[0], kernel[1]) + size, xpad.dtype)
     for i, j, r, col in offsets(kernel, stride, size):
         cols[:, :, i, j] = source[:, :, r, col]
     return cols.reshape(n, c * kernel[0] * kernel[1], size[0] * size[1])

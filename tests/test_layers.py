@@ -1,10 +1,13 @@
 """Forward passes and copy maps against the naive matrices and index loops of tests/naive.py."""
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
 import naive
 from cases import CONV_GEOMETRIES, POOL_GEOMETRIES, batch, conv_case, dense_case, on, pool_cases, relative_error
-from lrpref import Sequential, backend, fold_batchnorm, layers, set_buffer_limit, windows
+from lrpref import Sequential, backend, explain, fold_batchnorm, layers, set_buffer_limit, windows
 
 TOL = 1e-12
 
@@ -22,11 +25,12 @@ def test_conv_forward_equals_matrix(rng, xp, geometry):
     assert relative_error(flat(y), x.reshape(3, -1) @ case.M.T + case.b) < TOL
 
 
+@pytest.mark.parametrize("reused", [False, True], ids=["fresh", "reused"])
 @pytest.mark.parametrize("limit", ["whole", "samples", "rows"])
 @pytest.mark.parametrize("geometry", CONV_GEOMETRIES, ids=str)
-def test_conv_blocks_within_the_buffer_limit_equal_the_matrix(rng, xp, geometry, limit):
+def test_conv_blocks_within_the_buffer_limit_equal_the_matrix(rng, xp, geometry, limit, reused):
     """With a small buffer limit, blocks of samples or of output rows (down to one row of one sample) give the
-    forward map and its transpose of the matrix."""
+    forward map and its transpose of the matrix, with fresh im2col buffers or one reused scratch buffer."""
     case = conv_case(rng, geometry)
     x, s = batch(rng, case.in_shape), rng.normal(size=(3,) + case.out_shape)
     row = case.layer.weight[0].size * case.out_shape[2] * 8   # bytes of one output row's im2col, float64
@@ -36,12 +40,38 @@ def test_conv_blocks_within_the_buffer_limit_equal_the_matrix(rng, xp, geometry,
     try:
         assert len(list(windows.blocks(3, case.out_shape[1], row))) == expected_blocks
         layer = on(xp, case.layer)
-        y = layer.forward(xp.asarray(x))
-        c = layer.transpose(xp.asarray(s), layer.weight, x.shape)
+        with windows.reused_buffers() if reused else contextlib.nullcontext():
+            y = layer.forward(xp.asarray(x))
+            c = layer.transpose(xp.asarray(s), layer.weight, x.shape)
     finally:
         set_buffer_limit(previous)
     assert relative_error(flat(y), x.reshape(3, -1) @ case.M.T + case.b) < TOL
     assert relative_error(flat(c), s.reshape(3, -1) @ case.M) < TOL
+
+
+def test_scratch_arrays_share_one_buffer_only_inside_reused_buffers(xp):
+    assert not np.shares_memory(*(backend.to_host(windows.scratch(xp, (4, 5), np.float64)) for _ in "ab"))
+    with windows.reused_buffers():
+        first = windows.scratch(xp, (4, 5), np.float64)
+        with windows.reused_buffers():   # nested: the same buffer
+            second = windows.scratch(xp, (2, 3), np.float32)
+        assert second.dtype == np.float32 and second.shape == (2, 3)
+        assert xp.shares_memory(first, second) if xp is np else first.data.ptr == second.data.ptr
+        third = windows.scratch(xp, (10, 10), np.float64)   # larger: a new buffer
+        assert third.shape == (10, 10)
+    assert not hasattr(windows._workspace, "buffers")   # released after the outermost block
+
+
+def test_threads_explaining_at_once_do_not_share_scratch(rng):
+    """Each thread has its own scratch buffer: explanations computed in parallel equal those computed alone."""
+    net = Sequential([layers.Conv2d(rng.normal(size=(4, 2, 3, 3)), rng.normal(size=4), padding=1), layers.ReLU(),
+                      layers.Conv2d(rng.normal(size=(3, 4, 3, 3)), None, stride=2), layers.Flatten(),
+                      layers.Dense(rng.normal(size=(5, 3 * 7 * 7)), None)])
+    inputs = [rng.normal(size=(2, 2, 16, 16)) for _ in range(8)]
+    alone = [explain(net, x, composite="epsilon_plus").relevance for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda x: explain(net, x, composite="epsilon_plus").relevance, inputs * 4))
+    assert all(np.array_equal(t, a) for t, a in zip(together, alone * 4))
 
 
 def test_the_buffer_limit_is_checked():
