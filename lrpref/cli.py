@@ -1,6 +1,7 @@
 """The ``lrpref`` command line."""
 import argparse
 import csv
+import os
 import sys
 from pathlib import Path
 
@@ -293,10 +294,15 @@ def main(argv=None):
         return 0
     run = {"explain": run_explain, "evaluate": run_evaluate, "reference": run_reference, "bench": run_bench}[args.command]
     try:
-        return run(args) or 0
+        status = run(args) or 0
+        sys.stdout.flush()   # here, so that a closed pipe is noticed inside the try, not at exit
+        return status
     except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as err:
         print(f"lrpref: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # the reader left early (`lrpref ... | head`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so Python's flush at exit succeeds
+        return 1
 
 
 if __name__ == "__main__":

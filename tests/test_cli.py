@@ -76,3 +76,12 @@ def test_contrastive_methods(tmp_path, capsys, method, panels):
     assert code == 0 and "composite  clrp_paper" in out and "(label 3 and 7)" in out
     width = Image.open(tmp_path / "h.png").size[0]
     assert width == (panels + 1) * 56 * 8 + (panels + 2) * 8
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
+    """``lrpref explain | head -0``: the pipe is closed before lrpref prints; it stops quietly with status 1."""
+    process = subprocess.Popen([sys.executable, "-m", "lrpref.cli", "explain", "--output", str(tmp_path / "h.png")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 1 and stderr == ""
