@@ -7,7 +7,6 @@ time as a multiple of the forward pass alone. Each time is the median of ``--rep
 """
 import argparse
 import os
-import platform
 import time
 
 import numpy as np
@@ -30,14 +29,6 @@ def median_ms(fn, repeat, xp):
     return 1000 * float(np.median(times))
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 64, 256])
@@ -46,7 +37,7 @@ def main():
     args = parser.parse_args()
 
     blas = np.__config__.CONFIG["Build Dependencies"]["blas"]["name"] if hasattr(np.__config__, "CONFIG") else "?"
-    print(f"# {cpu_model()}, {os.cpu_count()} cores, numpy {np.__version__} ({blas}), lrpref {lrpref.__version__}, "
+    print(f"# {backend.device_name(np)}, {os.cpu_count()} cores, numpy {np.__version__} ({blas}), lrpref {lrpref.__version__}, "
           f"backend {args.backend}")
     print(f"{'model':<15} {'batch':>5} {'dtype':<8} {'composite':<18} {'forward ms':>10} {'LRP ms':>9} "
           f"{'LRP/fwd':>7} {'samples/s':>10}")

@@ -176,7 +176,7 @@ def load_model(args):
 
 def run_explain(args):
     path, net = load_model(args)
-    spec = preprocessing.get(net.meta.get("preprocessing", "mnist"))
+    spec = preprocessing.of(net)
     if args.image:
         x, label, what = load_image(args.image, spec.name), None, args.image
     elif spec.name not in ("mnist", "mnist_pair"):
@@ -256,7 +256,7 @@ def read_images(args, spec):
 
 def run_evaluate(args):
     path, net = load_model(args)
-    spec = preprocessing.get(net.meta.get("preprocessing", "mnist"))
+    spec = preprocessing.of(net)
     images, labels, masks, names = read_images(args, spec)
     result = evaluation.evaluate(net, images, labels, args.composite, masks, args.step, args.quantize, args.patch,
                                  args.steps, args.batch_size, args.output_dir, names=names,

@@ -16,6 +16,7 @@ import inspect
 from . import conventions
 from .layers import AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, \
     ReLU, ZeroPad2d
+from .network import INPUT, PROJECTION
 from .rules import LRP0, AverageMaxPool, Epsilon, FixedSplit, Flat, Gradient, MaxPoolEpsilon, Norm, OriginalZPlus, \
     Pass, ProportionalSplit, RatioSplit, Rule, WinnerTakeAll, WSquare, ZBox, ZPlus
 from .stabilizer import Stabilizer
@@ -122,10 +123,7 @@ class Projection(Selector):
 
     def matches(self, net, index):
         node = net.nodes[index]
-        if not isinstance(node.layer, Add):
-            return False
-        producers = {n.name: n.layer for n in net.nodes}
-        return isinstance(producers.get(node.inputs[1]), (Conv2d, BatchNorm2d))
+        return isinstance(node.layer, Add) and node.inputs[1] != INPUT and isinstance(net[node.inputs[1]], PROJECTION)
 
     def __str__(self):
         return "projection shortcut"

@@ -82,11 +82,21 @@ def _twice(net, x, primary, dual, composite, rule_params):
     return both.subset(slice(0, n)), both.subset(slice(n, 2 * n))
 
 
+def _sample_sums(R):
+    """The sum of ``R`` per sample, shaped to broadcast against ``R``."""
+    return R.reshape(R.shape[0], -1).sum(axis=1).reshape((-1,) + (1,) * (R.ndim - 1))
+
+
+def _divide_or_zero(numerator, denominator):
+    """``numerator / denominator``, and 0 where the denominator is 0 (a documented zero map, never NaN)."""
+    xp = array_module(numerator)
+    nonzero = denominator != 0
+    return xp.where(nonzero, numerator / xp.where(nonzero, denominator, 1.0), 0.0)
+
+
 def _normalised(R):
     """``R`` divided by its sum per sample; a sample whose sum is zero gives zeros."""
-    xp = array_module(R)
-    total = R.reshape(R.shape[0], -1).sum(axis=1).reshape((-1,) + (1,) * (R.ndim - 1))
-    return xp.where(total != 0, R / xp.where(total != 0, total, 1.0), 0.0)
+    return _divide_or_zero(R, _sample_sums(R))
 
 
 def negate_last_layer(net):
@@ -178,7 +188,6 @@ def sglrp(net, x, target=None, mode="one_pass", composite="clrp_paper", **rule_p
     xp = array_module(r)
     R_t, R_d = _twice(net, x, xp.maximum(r, 0), xp.abs(xp.minimum(r, 0)), composite, rule_params)
     R_t.target = R_d.target = target
-    sums = [R.relevance.reshape(R.relevance.shape[0], -1).sum(axis=1) for R in (R_t, R_d)]
-    scale = xp.where(sums[1] != 0, sums[0] / xp.where(sums[1] != 0, sums[1], 1.0), 0.0)
-    relevance = R_t.relevance - R_d.relevance * scale.reshape((-1,) + (1,) * (R_t.relevance.ndim - 1))
+    scale = _divide_or_zero(_sample_sums(R_t.relevance), _sample_sums(R_d.relevance))
+    relevance = R_t.relevance - R_d.relevance * scale
     return Contrastive(relevance, R_t, R_d, "sglrp-scaled")

@@ -30,7 +30,12 @@ def mnist_sample(dtype="float64"):
         The labels.
     """
     with np.load(WEIGHTS / "mnist_sample.npz") as f:
-        return (f["x"].astype(dtype) / 127.5 - 1.0)[:, None], f["y"]
+        return _network_input(f["x"], dtype), f["y"]
+
+
+def _network_input(images, dtype):
+    """Pixels 0..255 of (N, H, W) images as (N, 1, H, W) network input in [-1, 1]."""
+    return (images.astype(dtype) / 127.5 - 1.0)[:, None]
 
 
 def make_pairs(images, labels, n, seed=0, distinct=True):
@@ -58,4 +63,4 @@ def mnist_pairs(n=500, seed=0, dtype="float64"):
     """
     with np.load(WEIGHTS / "mnist_sample.npz") as f:
         canvases, labels = make_pairs(f["x"], f["y"], n, seed)
-    return (canvases.astype(dtype) / 127.5 - 1.0)[:, None], labels
+    return _network_input(canvases, dtype), labels

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .backend import to_host
-from .preprocessing import get as get_preprocessing
+from .preprocessing import of as preprocessing_of
 
 
 def relevance_maps(relevance):
@@ -54,7 +54,7 @@ def auc(curve):
 
 def label_probability(net, images, labels, batch_size=32):
     """The softmax probability of ``labels`` for images in [0, 1] space, in batches."""
-    spec = get_preprocessing(net.meta.get("preprocessing", "mnist"))
+    spec = preprocessing_of(net)
     probabilities = []
     for start in range(0, len(images), batch_size):
         logits = to_host(net.forward(spec.normalize(images[start:start + batch_size]))).astype(np.float64)
@@ -244,7 +244,7 @@ def evaluate(net, images, labels=None, composite="epsilon_gamma_box", masks=None
     from .explain import explain
 
     images = check(images, masks=masks, labels=labels)
-    spec = get_preprocessing(net.meta.get("preprocessing", "mnist"))
+    spec = preprocessing_of(net)
     maps, targets = [], []
     for start in tqdm(range(0, len(images), batch_size), disable=not progress, desc="explaining"):
         e = explain(net, spec.normalize(images[start:start + batch_size]), composite=composite, **explain_params)

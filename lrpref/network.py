@@ -243,6 +243,9 @@ def fold_batchnorm(net):
     return Network(nodes, net.input_shape, net.meta)
 
 
+PROJECTION = (Conv2d, BatchNorm2d)   # what a projection shortcut is made of; an identity shortcut has none
+
+
 def residual_blocks(net):
     """``[(Add node name, block input tensor name)]`` for every residual addition of ``net``.
 
@@ -254,7 +257,7 @@ def residual_blocks(net):
     for node in net.nodes:
         if isinstance(node.layer, Add):
             tensor = node.inputs[1]
-            while tensor in producers and isinstance(producers[tensor].layer, (Conv2d, BatchNorm2d)):
+            while tensor in producers and isinstance(producers[tensor].layer, PROJECTION):
                 tensor = producers[tensor].inputs[0]
             blocks.append((node.name, tensor))
     return blocks

@@ -101,6 +101,11 @@ def get(name):
     return PREPROCESSING[name]
 
 
+def of(net):
+    """The :class:`Preprocessing` a network records in ``net.meta`` (MNIST's when it records none)."""
+    return get(net.meta.get("preprocessing", "mnist"))
+
+
 def load_image(path, preprocessing, unit=False):
     """Read an image file (PNG, JPEG, ... via Pillow) as network input of shape (1, C, H, W), float64.
 

@@ -38,6 +38,7 @@ from .backend import array_module, to_host
 from .layers import AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, \
     ReLU, ZeroPad2d
 from .stabilizer import Stabilizer
+from .windows import output_size
 
 WEIGHTED = (Dense, Conv2d)
 POOLS = (AvgPool2d, AdaptiveAvgPool2d)
@@ -266,7 +267,7 @@ class AverageMaxPool(Norm):
 
     def relprop(self, layer, a, R, out=None):   # ``out`` is the max pool's; the average pool's is recomputed
         pool = layer.as_average() if self.kernel_size is None else AvgPool2d(self.kernel_size)
-        if self.kernel_size is not None and tuple(pool.linear(a[:1, :1]).shape[2:]) != tuple(R.shape[2:]):
+        if output_size(a.shape[2:], pool.kernel_size, pool.stride, pool.padding) != tuple(R.shape[2:]):
             raise ValueError(
                 f"average pooling {self.kernel_size}x{self.kernel_size} in place of {layer!r} gives another output "
                 f"size than the max pool's {tuple(R.shape[2:])}; use the max pool's own windows (maxpool='average')"

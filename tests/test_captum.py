@@ -7,6 +7,8 @@ shipped CNN and VGG16 (torchvision's architecture, random initialisation). Captu
 Captum has no composite for BatchNorm networks and no rule for additions other than its own ``Addition_Module``:
 those are documented in the README, not tested here.
 """
+import functools
+
 import pytest
 import torch
 from captum.attr import LRP, LayerLRP
@@ -32,7 +34,8 @@ NETWORKS = {"mnist_cnn": torch_models.mnist_cnn, "vgg16": lambda: torch_models.t
 
 @pytest.fixture(scope="module")
 def networks():
-    return torch_models.cached(NETWORKS)
+    """name -> model, each built once, when first asked for."""
+    return functools.lru_cache(maxsize=None)(lambda name: NETWORKS[name]())
 
 
 def set_rules(model, case):

@@ -4,6 +4,8 @@ The reference models are the export script's plain-PyTorch architectures, which 
 names (their state dicts load into torchvision's models key for key; checked against torchvision 0.29,
 see the README). PyTorch runs float64 throughout, so float64 logits agree to 1e-10.
 """
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -30,17 +32,14 @@ def randomise_batchnorm(model, seed):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    cache = {}
-
+    @functools.lru_cache(maxsize=None)   # each architecture exported once
     def get(arch):
-        if arch not in cache:
-            folder = tmp_path_factory.mktemp(arch)
-            torch.manual_seed(0)
-            model = randomise_batchnorm(export_torchvision.torch_model(arch), 0)
-            torch.save(model.state_dict(), folder / "state.pth")
-            export_torchvision.main([arch, str(folder / "net.h5"), "--state-dict", str(folder / "state.pth")])
-            cache[arch] = model, folder / "net.h5"
-        return cache[arch]
+        folder = tmp_path_factory.mktemp(arch)
+        torch.manual_seed(0)
+        model = randomise_batchnorm(export_torchvision.torch_model(arch), 0)
+        torch.save(model.state_dict(), folder / "state.pth")
+        export_torchvision.main([arch, str(folder / "net.h5"), "--state-dict", str(folder / "state.pth")])
+        return model, folder / "net.h5"
     return get
 
 

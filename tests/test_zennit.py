@@ -6,6 +6,7 @@ BatchNorm statistics, exported by weights/export_torchvision.py). Zennit's outpu
 ``logit x one-hot`` (lrpref's ``init="logit"``) and ``one-hot`` (``init="one"``). Max pooling uses
 ``maxpool="gradient"``, Zennit's (PyTorch's) treatment of tied maxima. Agreement: 1e-9 relative.
 """
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -103,7 +104,8 @@ COMPOSITES = {   # Zennit's class, lrpref's name
 
 @pytest.fixture(scope="module")
 def networks():
-    return torch_models.cached(NETWORKS)
+    """name -> model, each built once, when first asked for."""
+    return functools.lru_cache(maxsize=None)(lambda name: NETWORKS[name]())
 
 
 @pytest.mark.parametrize("composite", sorted(COMPOSITES))

@@ -103,14 +103,3 @@ def capture_output_gradients(modules):
     for name, module in modules.items():
         handles.append(module.register_forward_hook(hook(name)))
     return captured, handles
-
-
-def cached(builders):
-    """A function ``name -> model`` that builds each of ``builders`` (name -> function) once, when first asked."""
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = builders[name]()
-        return cache[name]
-    return get
