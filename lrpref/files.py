@@ -1,0 +1,61 @@
+"""Writing files so that nothing is lost.
+
+Every file lrpref writes goes first to a temporary file in the same folder, which is moved over the target
+with ``os.replace`` only once it is complete. A write that fails or is killed half-way therefore leaves the
+previous file byte-identical (``os.replace`` is atomic on POSIX and Windows when both paths are on one file
+system, which a temporary file in the target's own folder guarantees).
+"""
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; when the block ends without an error, move it onto ``path``.
+
+    Parameters
+    ----------
+    path : str or path
+        The file to write. Its folder must exist.
+
+    Yields
+    ------
+    pathlib.Path
+        An empty temporary file in ``path``'s folder, for the caller to write (by name: h5py, Pillow, ...).
+        If the block raises, the temporary file is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> with atomic_path("model.h5") as tmp:            # doctest: +SKIP
+    ...     with h5py.File(tmp, "w") as f:
+    ...         write(net, f)
+    """
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist")
+    descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+    os.close(descriptor)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:     # on disk before it replaces anything
+            os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(path))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _mode_for(path):
+    """The permission bits a plain ``open(path, "w")`` would give: the old file's, else 0o666 less the umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
