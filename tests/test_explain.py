@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import precision
 from cases import relative_error
 from lrpref import Composite, Network, Node, Sequential, backend, composites, data, explain, layers, load, rules
 from lrpref.composites import Kind
@@ -187,13 +188,29 @@ def test_dtype_is_kept_through_the_whole_pipeline(dtype, mnist):
             assert {str(a.dtype) for a in arrays} == {dtype}
 
 
-def test_float32_explanations_are_close_to_float64(mnist):
-    x, _ = mnist
+def test_float32_explanations_are_close_to_float64():
+    """float32 against float64 where both made the same discrete choices, within the first-order bound from
+    the case's conditioning (tests/precision.py). The digits get a little noise: their constant background
+    gives pooling windows whose entries are equal in exact arithmetic, so their winners, and with them the
+    relevance, depend on the BLAS kernel's summation order in either precision."""
+    x = data.mnist_sample()[0][:16]
+    x = np.clip(x + np.random.default_rng(0).uniform(-0.05, 0.05, x.shape), -1, 1).astype(np.float32)
+    x = x.astype(np.float64)   # exactly representable in float32: the comparison sees arithmetic, not input rounding
     for name in ("mnist_mlp", "mnist_cnn"):
-        for composite in ("epsilon_gamma_box", "epsilon_plus", "tutorial_mnist"):
-            r32, r64 = (host(explain(load(data.model_path(name), dtype=d), x, target=3, composite=composite).relevance)
-                        for d in ("float32", "float64"))
-            assert relative_error(r32, r64) < 1e-4
+        net32, net64 = load(data.model_path(name), dtype="float32"), load(data.model_path(name), dtype="float64")
+        # near-ties within float32 rounding (relative 1e-7) among a noisy digit's ~3,000 pooled and ReLU'd
+        # values occur in about 1 sample in 1,000, so 12 of 16 agreeing holds on any CPU
+        same = precision.same_choices(net32, x.astype(np.float32), net64, x)
+        assert same.sum() >= 12, f"{name}: only {same.sum()} of 16 samples made the same choices in both precisions"
+        for composite in ("epsilon_gamma_box", "epsilon_plus", "tutorial_mnist", "lrp0"):
+            def run(net, inputs):
+                return explain(net, inputs, target=3, composite=composite).relevance
+            condition = precision.sensitivity(lambda: load(data.model_path(name), dtype="float64"), x, run)
+            error = precision.per_sample_error(run(net32, x.astype(np.float32)), run(net64, x))
+            bound = precision.float32_bound(net64, condition)
+            compared = same & np.isfinite(bound)
+            assert compared.sum() >= 12, f"{name} {composite}: only {compared.sum()} samples are smooth in both"
+            assert (error[compared] <= bound[compared]).all(), (name, composite, error[compared], bound[compared])
 
 
 # -- composites ---------------------------------------------------------------------------------------------

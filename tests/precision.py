@@ -1,0 +1,99 @@
+"""Comparing computations across precisions: discrete choices first, then a tolerance from the case's conditioning.
+
+Two computations of the same explanation (float32 against float64, one BLAS kernel against another) can only
+be compared numerically where they made the same discrete choices: the sign of every pre-activation (the
+ReLU mask and the stabilizer's sign) and the winners of every max pool. Where a choice flips, relevance moves
+from one neuron to another and the difference is of the order of that neuron's relevance, whatever the
+precision. Which choices flip depends on the summation order of the BLAS kernel, that is on the CPU: a
+maximum pool over a constant background, whose entries are equal in exact arithmetic, picks a different
+winner for each kernel. So :func:`same_choices` says, per sample, whether two computations may be compared.
+
+Where the choices agree, an explanation is a smooth function of the weights and the input, and float32
+arithmetic computes it with errors that first-order analysis bounds by ``sensitivity * perturbation``:
+each dot product of length n computed in float32 is the exact one of data perturbed relatively by at most
+``lambda * sqrt(n) * u`` (u = 2**-24) with probability at least ``1 - 2 n exp(-lambda**2 / 2)``
+(Higham and Mary, "A new approach to probabilistic rounding error analysis", SIAM J. Sci. Comput. 2019).
+:func:`sensitivity` measures the case's conditioning in float64: the relative change of the explanation
+per unit relative perturbation of the weights and the input. :func:`float32_bound` multiplies the two.
+"""
+import numpy as np
+
+from lrpref import backend, layers
+
+UNIT_ROUNDOFF_32 = 2.0 ** -24
+LAMBDA = 6.0   # 2 n exp(-18) < 1e-4 for n up to 6,000: the probabilistic bound fails for fewer than 1 in 10^4 products
+
+
+def discrete_choices(net, x):
+    """Per sample, the flattened 0/1 choices of a forward pass: pre-activation signs and max-pool winners."""
+    acts = net.activations(x)
+    choices = []
+    for node in net.nodes:
+        z = backend.to_host(acts[node.name])
+        if isinstance(node.layer, (layers.Dense, layers.Conv2d)):
+            choices.append(z >= 0)
+        elif isinstance(node.layer, layers.MaxPool2d):
+            a = acts[node.inputs[0]]
+            winners = node.layer.transpose_maxima(net.xp.ones_like(acts[node.name]), a, acts[node.name])
+            choices.append(backend.to_host(winners) > 0)
+    return np.concatenate([c.reshape(len(c), -1) for c in choices], axis=1)
+
+
+def same_choices(net_a, x_a, net_b, x_b):
+    """Per sample: do the two forward passes make the same discrete choices?"""
+    return (discrete_choices(net_a, x_a) == discrete_choices(net_b, x_b)).all(axis=1)
+
+
+def per_sample_error(actual, expected):
+    """``max |actual - expected| / max |expected|`` per sample, on the host."""
+    actual, expected = backend.to_host(actual), backend.to_host(expected)
+    n = len(expected)
+    scale = np.abs(expected).reshape(n, -1).max(axis=1)
+    return np.abs(actual - expected).reshape(n, -1).max(axis=1) / np.maximum(scale, 1e-300)
+
+
+def longest_dot_product(net):
+    """The longest sum a layer of ``net`` computes (inputs per output neuron of a Dense or Conv2d)."""
+    return max(int(np.prod(node.layer.weight.shape[1:])) for node in net.nodes
+               if isinstance(node.layer, (layers.Dense, layers.Conv2d)))
+
+
+def sensitivity(load64, x, run, draws=3, size=1e-8, seed=0):
+    """The case's relative condition number, per sample, measured in float64.
+
+    Parameters
+    ----------
+    load64 : callable
+        Returns a fresh float64 copy of the network.
+    x : array
+        The float64 input.
+    run : callable
+        ``run(net, x)``: the relevance to compare.
+    draws, size
+        How many random perturbations, and their relative size (small enough for first-order behaviour,
+        large enough against float64 rounding: 1e-8 against 1e-16).
+
+    Returns
+    -------
+    array
+        Per sample, the largest relative change of the relevance (as in :func:`per_sample_error`) divided
+        by ``size``. Samples whose discrete choices flip under a perturbation get ``inf``: they are not
+        smooth at this input, and no tolerance holds for them.
+    """
+    rng = np.random.default_rng(seed)
+    net = load64()
+    reference = run(net, x)
+    worst = np.zeros(len(x))
+    for _ in range(draws):
+        perturbed = load64()
+        perturbed._map(lambda a: a * (1 + size * rng.uniform(-1, 1, a.shape)))
+        xp_ = x * (1 + size * rng.uniform(-1, 1, x.shape))
+        change = per_sample_error(run(perturbed, xp_), reference) / size
+        change[~same_choices(net, x, perturbed, xp_)] = np.inf
+        worst = np.maximum(worst, change)
+    return worst
+
+
+def float32_bound(net, condition):
+    """The first-order float32 error bound ``lambda * sqrt(n) * u * condition`` (see the module docstring)."""
+    return LAMBDA * np.sqrt(longest_dot_product(net)) * UNIT_ROUNDOFF_32 * condition
