@@ -1,16 +1,14 @@
 """The array-module choice is explicit; asking for CuPy without it fails clearly, before any work."""
-import importlib.util
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import precision
+from conftest import HAS_GPU
 from lrpref import Sequential, backend, data, layers, load
-
-HAS_GPU = importlib.util.find_spec("cupy") is not None and subprocess.run(
-    [sys.executable, "-c", "import cupy; assert cupy.cuda.runtime.getDeviceCount() > 0"], capture_output=True
-).returncode == 0
 
 
 def test_numpy_is_the_default(monkeypatch):
@@ -28,16 +26,26 @@ def test_environment_variable_selects_the_backend(monkeypatch):
         backend.resolve("gpu")
 
 
+NO_CUPY = """
+import os, pytest
+from lrpref import backend, data, load
+with pytest.raises(RuntimeError, match="the 'cupy' backend was requested"):
+    backend.resolve("cupy")
+net = load(data.model_path("mnist_mlp"))
+with pytest.raises(RuntimeError, match="the 'cupy' backend was requested"):
+    net.to("cupy")
+os.environ[backend.ENV_VAR] = "cupy"
+with pytest.raises(RuntimeError, match="the 'cupy' backend was requested"):
+    load(data.model_path("mnist_mlp"))
+"""
+
+
 @pytest.mark.skipif(HAS_GPU, reason="this machine has CuPy and a CUDA device, so asking for CuPy succeeds")
-def test_asking_for_cupy_without_it_fails_before_any_work(monkeypatch):
-    with pytest.raises(RuntimeError, match="the 'cupy' backend was requested"):
-        backend.resolve("cupy")
-    net = load(data.model_path("mnist_mlp"))
-    with pytest.raises(RuntimeError, match="the 'cupy' backend was requested"):
-        net.to("cupy")
-    monkeypatch.setenv(backend.ENV_VAR, "cupy")
-    with pytest.raises(RuntimeError, match="the 'cupy' backend was requested"):
-        load(data.model_path("mnist_mlp"))
+def test_asking_for_cupy_without_it_fails_before_any_work():
+    """In a fresh interpreter without the tests' CuPy stand-in on its path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", backend.ENV_VAR)}
+    result = subprocess.run([sys.executable, "-c", NO_CUPY], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
 
 
 def test_installed_cupy_is_not_used_unless_asked(monkeypatch):
@@ -72,14 +80,20 @@ def test_mixed_dtypes_are_refused():
         Sequential([layers.Dense(np.ones((2, 3), np.float32)), layers.Dense(np.ones((2, 2)))])
 
 
-@pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and a CUDA device (run on a GPU machine)")
 def test_cupy_equals_numpy():
-    x, _ = data.mnist_sample()
+    """CuPy (the real one on a GPU machine, else the stand-in) against NumPy, in float64. The two BLAS libraries
+    sum in different orders, so max-pool winners over exactly tied windows may differ: samples are compared
+    where both made the same discrete choices, to float64 rounding on these well-conditioned cases (the
+    float32 bound of tests/precision.py scaled to float64's unit roundoff is below 1e-9 for them)."""
+    import lrpref
+    x = data.mnist_sample()[0][:8]
     for name in ("mnist_mlp", "mnist_cnn"):
         host_net = load(data.model_path(name), dtype="float64", backend="numpy")
         gpu_net = load(data.model_path(name), dtype="float64", backend="cupy")
-        import lrpref
+        same = precision.same_choices(host_net, x, gpu_net, backend.resolve("cupy").asarray(x))
+        assert same.sum() >= 1
         for composite in ("epsilon_gamma_box", "tutorial_mnist", "epsilon_alpha2_beta1_flat"):
-            r_host = lrpref.explain(host_net, x[:8], composite=composite).relevance
-            r_gpu = backend.to_host(lrpref.explain(gpu_net, x[:8], composite=composite).relevance)
-            assert np.abs(r_gpu - r_host).max() <= 1e-10 * np.abs(r_host).max()
+            r_host = lrpref.explain(host_net, x, composite=composite).relevance
+            r_gpu = lrpref.explain(gpu_net, backend.resolve("cupy").asarray(x), composite=composite).relevance
+            assert isinstance(r_gpu, backend.resolve("cupy").ndarray)
+            assert (precision.per_sample_error(r_gpu, r_host)[same] <= 1e-10).all()
