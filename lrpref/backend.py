@@ -6,6 +6,7 @@ array module of its inputs, so that the same lines run on both.
 The choice is always explicit: ``backend="cupy"`` where a function takes it, the environment variable
 ``LRPREF_BACKEND=cupy``, or ``net.to("cupy")``. Having CuPy installed never switches anything by itself.
 """
+import functools
 import os
 
 import numpy as np
@@ -77,9 +78,26 @@ def name(xp):
     return xp.__name__
 
 
-def to_host(array):
-    """Return ``array`` as a NumPy array (copying from the GPU when it lives there)."""
-    return array.get() if _is_cupy(array) else np.asarray(array)
+def to_host(array, dtype=None):
+    """Return ``array`` as a NumPy array of ``dtype`` (``None``: its own), copying from the GPU when it lives
+    there. This is where data leaves for h5py, Pillow and Python numbers."""
+    return np.asarray(array.get() if _is_cupy(array) else array, dtype=dtype)
+
+
+def constant(values, xp, dtype):
+    """A read-only array of host ``values`` on ``xp``, uploaded once per content, array module and dtype.
+
+    For constants the engine rebuilds on every call (pooling matrices, zB bounds): the same values give the
+    same device array, so a repeated explanation uploads nothing. Callers must not write into it.
+    """
+    values = np.ascontiguousarray(values, dtype=dtype)
+    return _constant(values.tobytes(), values.shape, values.dtype.str, xp.__name__)
+
+
+@functools.lru_cache(maxsize=256)
+def _constant(data, shape, dtype, module):
+    host = np.frombuffer(data, dtype=dtype).reshape(shape)
+    return host if module == "numpy" else resolve(module).asarray(host)
 
 
 def asarray(array, xp, dtype=None):

@@ -30,7 +30,7 @@ import numpy as np
 from .backend import array_module, asarray
 from .explain import Explanation, explain, initial_relevance
 from .layers import Conv2d, Dense
-from .network import Network, Node
+from .network import Node
 
 CONVENTIONS = ("paper", "official")
 MODES = ("one_pass", "scaled")
@@ -106,7 +106,7 @@ def negate_last_layer(net):
     layer.weight, layer.bias = -layer.weight, -layer.bias
     nodes = list(net.nodes)
     nodes[index] = Node(nodes[index].name, layer, nodes[index].inputs)
-    return Network(nodes, net.input_shape, net.meta)
+    return net.derive(nodes)
 
 
 def clrp(net, x, target=None, variant=1, convention="paper", composite="clrp_paper", **rule_params):

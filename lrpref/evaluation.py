@@ -38,8 +38,9 @@ def relevance_maps(relevance):
 def heat_quantization(maps, levels=8):
     """Otsuki et al.'s heat quantization, per map: with ``bins = linspace(min, max, levels)``, a value in
     ``[bins[i], bins[i + 1])`` becomes ``bins[i]``; the maximum keeps its value."""
-    out = np.empty(np.shape(maps), dtype=np.float64)
-    for k, m in enumerate(np.asarray(maps, dtype=np.float64)):
+    maps = to_host(maps, np.float64)
+    out = np.empty(maps.shape, dtype=np.float64)
+    for k, m in enumerate(maps):
         bins = np.linspace(m.min(), m.max(), levels)
         index = np.searchsorted(bins, m, side="right") - 1
         out[k] = np.where(m >= bins[-1], m, bins[np.minimum(index, levels - 2)])
@@ -66,19 +67,21 @@ def label_probability(net, images, labels, batch_size=32):
 
 
 def check(images, maps=None, masks=None, labels=None):
-    """Images (N, C, H, W) in [0, 1]; maps and masks (N, H, W); labels (N,): clear errors otherwise."""
-    images = np.asarray(images, dtype=np.float64)
+    """Images (N, C, H, W) in [0, 1]; maps and masks (N, H, W); labels (N,): clear errors otherwise.
+
+    Returns the images on the host, float64 (the metrics run there; arrays may come from either backend)."""
+    images = to_host(images, np.float64)
     if images.ndim != 4:
         raise ValueError(f"images must have shape (N, C, H, W), got {images.shape}")
     if images.min() < 0 or images.max() > 1:
         raise ValueError(f"images must lie in [0, 1] (pixel space), got values in [{images.min():g}, {images.max():g}]")
     want = (images.shape[0],) + images.shape[2:]
     for name, array in (("maps", maps), ("masks", masks)):
-        if array is not None and np.shape(array) != want:
+        if array is not None and to_host(array).shape != want:
             raise ValueError(f"{name} must have shape {want} (one per image, the image's height and width), "
-                             f"got {np.shape(array)}")
-    if labels is not None and np.shape(labels) != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {np.shape(labels)}")
+                             f"got {to_host(array).shape}")
+    if labels is not None and to_host(labels).shape != (images.shape[0],):
+        raise ValueError(f"labels must have shape ({images.shape[0]},), got {to_host(labels).shape}")
     return images
 
 
@@ -125,7 +128,8 @@ def insertion_deletion(net, images, maps, labels, step=None, quantize=None, batc
         Heat quantization levels (8 in the paper's "Ours"), or none.
     """
     images = check(images, maps, labels=labels)
-    maps = heat_quantization(maps, quantize) if quantize else np.asarray(maps, dtype=np.float64)
+    maps = heat_quantization(maps, quantize) if quantize else to_host(maps, np.float64)
+    labels = to_host(labels)
     n_pixels = images.shape[2] * images.shape[3]
     step = step or default_step(*images.shape[2:])
     ranks = np.minimum(step * np.arange(1, int(np.ceil(n_pixels / step)) + 1), n_pixels - 1)
@@ -167,7 +171,7 @@ def pixel_flipping(net, images, maps, labels, patch=9, steps=100, baseline="unif
         raise ValueError(f"patches of {patch}x{patch} do not fit images of {height}x{width}")
     steps = min(steps, rows * cols)
     curves = []
-    for image, m, label in tqdm(zip(images, np.asarray(maps, float), labels), total=n, disable=not progress,
+    for image, m, label in tqdm(zip(images, to_host(maps, np.float64), to_host(labels)), total=n, disable=not progress,
                                 desc="pixel flipping"):
         region_sums = m[:rows * patch, :cols * patch].reshape(rows, patch, cols, patch).sum(axis=(1, 3))
         order = np.argsort(-region_sums, axis=None, kind="stable")[:steps]
@@ -184,7 +188,7 @@ def pixel_flipping(net, images, maps, labels, patch=9, steps=100, baseline="unif
 
 def relevance_mass_accuracy(maps, masks):
     """Positive relevance inside each mask over all positive relevance (Arras et al. 2022); 0 without any."""
-    maps, masks = np.asarray(maps, dtype=np.float64), np.asarray(masks, dtype=bool)
+    maps, masks = to_host(maps, np.float64), to_host(masks, bool)
     if maps.shape != masks.shape:
         raise ValueError(f"masks must have the shape of the maps {maps.shape}, got {masks.shape}")
     positive = np.maximum(maps, 0).reshape(len(maps), -1)
@@ -251,7 +255,7 @@ def evaluate(net, images, labels=None, composite="epsilon_gamma_box", masks=None
         maps.append(relevance_maps(e.relevance))
         targets.append(e.target)
     maps, targets = np.concatenate(maps), np.concatenate(targets)
-    labels = targets if labels is None else np.asarray(labels)
+    labels = targets if labels is None else to_host(labels)
     insdel = insertion_deletion(net, images, maps, labels, step, quantize, batch_size, progress)
     flipping = pixel_flipping(net, images, maps, labels, patch, steps, batch_size=batch_size, progress=progress)
     mass = relevance_mass_accuracy(maps, masks) if masks is not None else None

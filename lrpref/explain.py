@@ -5,7 +5,9 @@ import numpy as np
 
 from . import composites
 from .backend import array_module, asarray, to_host
+from .layers import ReLU
 from .network import INPUT, fold_batchnorm, residual_blocks
+from .rules import SignSplitRule
 from .windows import reused_buffers
 
 INITS = ("logit", "one", "softmax")
@@ -56,11 +58,13 @@ class Explanation:
         return ConservationReport(self)
 
     def subset(self, rows):
-        """The explanation of the samples ``rows`` (a slice or an index array) of the batch."""
+        """The explanation of the samples ``rows`` (a slice or an index array, on either backend) of the batch."""
         def take(value):
             if value is None:
                 return None
-            return tuple(take(v) for v in value) if isinstance(value, tuple) else value[rows]
+            if isinstance(value, tuple):
+                return tuple(take(v) for v in value)
+            return value[rows if isinstance(rows, slice) else asarray(rows, array_module(value))]
         return Explanation(take(self.relevance), [take(item) for item in self.layers], take(self.output),
                            take(self.init), take(self.target), self.names, self.rules,
                            {name: take(R) for name, R in self.tensors.items()}, self.blocks,
@@ -110,13 +114,14 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
     relevance = {model.nodes[-1].name: R_out}   # relevance of every tensor, by the name of the node producing it
     sums = [None] * len(model)
     xp = model.xp
+    facts = _sign_facts(model, rules, acts)
     # a zero denominator is reported below, by layer; one scratch buffer serves every im2col (windows.py)
     with np.errstate(divide="ignore", invalid="ignore"), reused_buffers():
         for i in reversed(range(len(model))):
             node, rule = model.nodes[i], rules[i]
             R = relevance[node.name] if node.name in relevance else xp.zeros_like(acts[node.name])
             a = tuple(acts[name] for name in node.inputs)
-            R_in, R_bias = rule.relprop(node.layer, a if len(a) > 1 else a[0], R, out=acts[node.name])
+            R_in, R_bias = rule.relprop(node.layer, a if len(a) > 1 else a[0], R, out=acts[node.name], **facts.get(i, {}))
             R_in = R_in if len(a) > 1 else (R_in,)
             for name, r in zip(node.inputs, R_in):
                 relevance[name] = relevance[name] + r if name in relevance else r
@@ -137,16 +142,39 @@ def _tensor(relevance, names, xp, acts):
     return values if len(values) > 1 else values[0]
 
 
-def _check_finite(layers, model):
-    """Relevance never silently holds NaN: name the first layer (from the output) where it appears."""
+def _sign_facts(model, rules, acts):
+    """For every layer with a sign-splitting rule: ``mixed``, whether its input has negative entries (one
+    device synchronisation for all of them), and ``relu_follows``, whether only ReLUs read its output."""
+    split = [i for i, rule in enumerate(rules) if isinstance(rule, SignSplitRule)]
+    if not split:
+        return {}
     xp = model.xp
-    for i in reversed(range(len(model))):
-        values = layers[i] if isinstance(layers[i], tuple) else (layers[i],)
-        if not all(bool(xp.isfinite(v).all()) for v in values):
-            raise FloatingPointError(
-                f"relevance became NaN or Inf at the input of layer {i} ({model.nodes[i].name!r}); "
-                "a denominator was zero: use a stabilizer or epsilon > 0"
-            )
+    mixed = to_host(xp.stack([(acts[model.nodes[i].inputs[0]] < 0).any() for i in split]))
+    readers = {}
+    for node in model.nodes:
+        for name in node.inputs:
+            readers.setdefault(name, []).append(node.layer)
+    last = model.nodes[-1].name
+    return {i: {"mixed": bool(m), "relu_follows": model.nodes[i].name != last and
+                all(isinstance(layer, ReLU) for layer in readers.get(model.nodes[i].name, [None]))}
+            for i, m in zip(split, mixed)}
+
+
+def _check_finite(layers, model):
+    """Relevance never silently holds NaN: name the first layer (from the output) where it appears.
+
+    One reduction per layer on the device and one synchronisation for all of them."""
+    xp = model.xp
+    values = [v for item in layers for v in (item if isinstance(item, tuple) else (item,))]
+    owner = [i for i, item in enumerate(layers) for _ in (item if isinstance(item, tuple) else (item,))]
+    finite = to_host(xp.stack([xp.isfinite(v).all() for v in values]))
+    bad = [owner[k] for k in np.flatnonzero(~finite)]
+    if bad:
+        i = max(bad)
+        raise FloatingPointError(
+            f"relevance became NaN or Inf at the input of layer {i} ({model.nodes[i].name!r}); "
+            "a denominator was zero: use a stabilizer or epsilon > 0"
+        )
 
 
 def initial_relevance(output, target=None, init="logit"):
@@ -180,9 +208,9 @@ def initial_relevance(output, target=None, init="logit"):
         return R, None
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}: expected one of {INITS} or an array")
-    target = _targets(target, output)
+    target, on_device = _targets(target, output)
     onehot = xp.zeros(output.shape, dtype=output.dtype)
-    onehot[xp.arange(n), asarray(target, xp)] = 1
+    onehot[xp.arange(n), on_device] = 1
     scores = output.reshape(n, classes)
     if init == "one":
         return onehot, target
@@ -193,16 +221,20 @@ def initial_relevance(output, target=None, init="logit"):
 
 
 def _targets(target, output):
-    """``target`` as N class indices (``None``: the predicted class), checked against the output."""
+    """``target`` as N class indices (``None``: the predicted class), checked against the output: on the host
+    and on the output's array module (the predicted class is fetched once, a given one uploaded once)."""
     n, classes = output.shape[:2]
+    xp = array_module(output)
     if target is None:
-        return to_host(output.reshape(n, classes).argmax(axis=1))
+        predicted = output.reshape(n, classes).argmax(axis=1)
+        return to_host(predicted), predicted
     t = np.asarray(to_host(target) if hasattr(target, "shape") else target)
     if t.dtype.kind not in "iu" or t.ndim > 1 or (t.ndim == 1 and t.shape[0] != n):
         raise ValueError(f"target must be a class index or one per sample ({n} integers), got {target!r}")
     if ((t < 0) | (t >= classes)).any():
         raise ValueError(f"target {target!r} is out of range: the network has {classes} classes (0..{classes - 1})")
-    return np.broadcast_to(t, (n,)).copy()
+    t = np.broadcast_to(t, (n,)).copy()
+    return t, asarray(t, xp)
 
 
 class ConservationReport:

@@ -45,6 +45,7 @@ def gray_rgb(x, low, high):
 
 def save_panels(path, panels, captions=None, zoom=8):
     """Save RGB arrays side by side, each enlarged ``zoom`` times, with an optional caption under each."""
+    panels = [to_host(p) for p in panels]
     images = [Image.fromarray(p).resize((p.shape[1] * zoom, p.shape[0] * zoom), Image.Resampling.NEAREST)
               for p in panels]
     gap, text_height = 8, 16 if captions else 0

@@ -142,7 +142,7 @@ class _Converter:
         if any(s is None for s in self.input_shape):
             raise ValueError("this Keras model needs a fixed input size here (a Flatten, or 'same' padding with "
                              "strides), but its input shape is not fixed")
-        net = Network(self.nodes, self.input_shape)
+        net = Network(self.nodes, self.input_shape, backend="numpy")   # shapes only: on the host
         return net.activations(np.zeros((1,) + self.input_shape, dtype=self.dtype or np.float32))[tensor].shape[1:]
 
     def same_padding(self, layer, tensor, kernel, stride):

@@ -19,7 +19,7 @@ import copy
 
 import numpy as np
 
-from .backend import array_module
+from .backend import array_module, constant
 from .windows import blocks, col2im, crop, im2col, offsets, output_size, pad, padding4, pair, scratch
 
 
@@ -351,7 +351,7 @@ class AdaptiveAvgPool2d(Layer):
             for i in range(n_out):
                 start, stop = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
                 m[i, start:stop] = 1.0 / (stop - start)
-            mats.append(xp.asarray(m, dtype=dtype))
+            mats.append(constant(m, xp, dtype))   # uploaded once per size, not per call
         return mats
 
     def forward(self, x):

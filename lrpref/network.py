@@ -40,8 +40,10 @@ class Network:
         Saved with the network: ``input_low``/``input_high`` (the valid input range, used as zB bounds),
         ``preprocessing``, ``classes``, ``description``.
     backend : {"numpy", "cupy"} or None
-        Where the arrays live. ``None``: the environment variable ``LRPREF_BACKEND`` if set, else where the
-        layers' arrays already are.
+        Where the arrays live. ``None``: where the layers' arrays already are; for layers whose arrays are
+        NumPy arrays, the environment variable ``LRPREF_BACKEND`` is the default where it is set (a new
+        network from host data). A network on CuPy is never moved by the variable, and networks derived
+        from another (:meth:`derive`) keep its backend.
     """
 
     def __init__(self, nodes, input_shape=None, meta=None, backend=None):
@@ -49,9 +51,15 @@ class Network:
         self.input_shape = None if input_shape is None else tuple(input_shape)
         self.meta = dict(meta or {})
         self._check_graph()
-        if backend is not None or os.environ.get(ENV_VAR):
-            self.to(backend)
         self._check_arrays()
+        if backend is None and self.xp is np:
+            backend = os.environ.get(ENV_VAR) or None
+        if backend is not None and backend != module_name(self.xp):
+            self.to(backend)
+
+    def derive(self, nodes):
+        """A network of ``nodes`` (layers changed from this one's) with this one's input shape, meta and backend."""
+        return Network(nodes, self.input_shape, self.meta, backend=module_name(self.xp))
 
     # -- structure -------------------------------------------------------------------------------------------
 
@@ -240,7 +248,7 @@ def fold_batchnorm(net):
                                xp.ones(c, scale.dtype), eps=0.0)
         nodes[source] = Node(nodes[source].name, linear, nodes[source].inputs)
         nodes[i] = Node(node.name, identity, node.inputs)
-    return Network(nodes, net.input_shape, net.meta)
+    return net.derive(nodes)
 
 
 PROJECTION = (Conv2d, BatchNorm2d)   # what a projection shortcut is made of; an identity shortcut has none

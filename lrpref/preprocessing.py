@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .backend import array_module, constant, to_host
+
 
 @dataclass(frozen=True)
 class Preprocessing:
@@ -66,11 +68,12 @@ class Preprocessing:
         return np.ascontiguousarray((pixels[:, :, None] if pixels.ndim == 2 else pixels).transpose(2, 0, 1))
 
     def normalize(self, x):
-        """Images in [0, 1], shape (N, C, H, W), RGB order, to network input."""
-        values = np.asarray(x, dtype=np.float64) * 255.0
+        """Images in [0, 1], shape (N, C, H, W), RGB order, to network input (float64, on ``x``'s array module)."""
+        xp = array_module(x)
+        values = (x.astype(np.float64) if hasattr(x, "astype") else np.asarray(x, dtype=np.float64)) * 255.0
         values = values[:, ::-1] if self.bgr else values
-        shape = (1, -1, 1, 1)
-        return (values / self.scale - np.reshape(self.mean, shape)) / np.reshape(self.std, shape)
+        mean, std = (constant(np.reshape(v, (1, -1, 1, 1)), xp, np.float64) for v in (self.mean, self.std))
+        return (values / self.scale - mean) / std
 
     def __call__(self, image):
         """A Pillow image as network input of shape (1, C, H, W), float64."""
@@ -78,7 +81,7 @@ class Preprocessing:
 
     def pixels(self, x):
         """One network input (C, H, W) back to displayable pixels: uint8 RGB of shape (H, W, 3)."""
-        values = (np.moveaxis(np.asarray(x, dtype=np.float64), 0, -1) * np.asarray(self.std) + np.asarray(self.mean))
+        values = np.moveaxis(to_host(x, np.float64), 0, -1) * np.asarray(self.std) + np.asarray(self.mean)
         values = values[:, :, ::-1] if self.bgr else values
         values = np.clip(np.rint(values * self.scale), 0, 255).astype(np.uint8)
         return np.repeat(values, 3, axis=-1) if values.shape[-1] == 1 else values

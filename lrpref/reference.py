@@ -33,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__, composites, conventions, io
+from .backend import to_host
 from .contrastive import clrp, sglrp
 from .explain import explain
 from .layers import (Add, AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d,
@@ -201,7 +202,7 @@ def export(path, networks=None, progress=True):
             group = f.create_group(f"networks/{name}")
             group.attrs["description"] = description
             io.write(net, group.create_group("model"))
-            group["input"], group["output"] = x, net.forward(x)
+            group["input"], group["output"] = to_host(x), to_host(net.forward(x))
         for name, case in tqdm(work, desc="reference cases", unit="case", disable=not progress):
             net, x, _ = built[name]
             _write_case(f[f"networks/{name}"].create_group(f"cases/{case.name}"), case, net, case.run(net, x))
@@ -216,14 +217,14 @@ def _write_case(group, case, net, result):
                        params=json.dumps({**case.params, **case.options}),
                        rules=json.dumps(dict(zip(explanation.names, map(str, explanation.rules)))),
                        description=f"{case.method} {case.composite} {json.dumps({**case.params, **case.options})}")
-    group["target"] = np.asarray(result.target, dtype=np.int64)
-    group["init"] = np.asarray(result.init)
+    group["target"] = to_host(result.target, np.int64)
+    group["init"] = to_host(result.init)
     relevance = group.create_group("relevance")
     if case.method == "lrp":
         for tensor, R in result.tensors.items():
-            relevance[tensor] = np.asarray(R)
+            relevance[tensor] = to_host(R)
     else:
-        relevance["input"] = np.asarray(result.relevance)
+        relevance["input"] = to_host(result.relevance)
 
 
 # -- check ------------------------------------------------------------------------------------------------------
@@ -305,7 +306,7 @@ def check(reference, theirs, tolerance=TOLERANCE, input_only=False):
         that differs from the reference's: each message names the dataset.
     """
     if not isinstance(theirs, (str, bytes)) and not hasattr(theirs, "__fspath__"):
-        answers = {key: {tensor: np.asarray(R) for tensor, R in value.items()} for key, value in theirs.items()}
+        answers = {key: {tensor: to_host(R) for tensor, R in value.items()} for key, value in theirs.items()}
     else:
         answers = _read_answers(theirs)
     rows = []

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from .backend import array_module, to_host
+from .backend import array_module, constant, to_host
 from .layers import AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, \
     ReLU, ZeroPad2d
 from .stabilizer import Stabilizer
@@ -298,16 +298,20 @@ class SignSplitRule(Rule):
         if self.stabilizer.relative is not None:
             raise ValueError(f"{type(self).__name__} takes an absolute stabilizer, got one relative to rms(z)")
 
-    def branches(self, layer, a, R, out):
+    def branches(self, layer, a, R, out, relu_follows=False):
         raise NotImplementedError
 
-    def relprop(self, layer, a, R, out=None):
+    def relprop(self, layer, a, R, out=None, mixed=None, relu_follows=False):
+        """The four steps over the stacked branches.
+
+        ``mixed``: whether ``a`` has negative entries (``None``: look; :func:`lrpref.explain` knows it from
+        the forward pass, without a device synchronisation per layer). ``relu_follows``: the output is read
+        only by ReLUs, so relevance at negative outputs is zero and branches that only carry it are left out.
+        """
         xp, w = array_module(a), layer.weight
-        mixed = bool((a < 0).any())   # after a ReLU there are no negative inputs: skip their zero terms
+        mixed = bool((a < 0).any()) if mixed is None else mixed   # after a ReLU: no negative inputs, no terms
         a_pos, a_neg = (positive(a), negative(a)) if mixed else (a, None)
-        parts = [part for part in self.branches(layer, a, R, out) if bool(part[3].any())]
-        if not parts:
-            return xp.zeros_like(a), None
+        parts = self.branches(layer, a, R, out, relu_follows)
         w_pos = _stack([rho_pos(w) for rho_pos, _, _, _ in parts], 0)
         w_neg = _stack([rho_neg(w) for _, rho_neg, _, _ in parts], 0) if mixed else None
         biases = [b for _, _, b, _ in parts]
@@ -351,7 +355,7 @@ class AlphaBeta(SignSplitRule):
         if abs(self.alpha - self.beta - 1.0) > 1e-12:
             raise ValueError(f"alpha - beta must equal 1, got alpha={self.alpha:g}, beta={self.beta:g}")
 
-    def branches(self, layer, a, R, out):
+    def branches(self, layer, a, R, out, relu_follows=False):
         b = self.bias(layer)
         b_pos, b_neg = (b, b) if self.full_bias else (_part(b, +1), _part(b, -1))
         parts = [(positive, negative, b_pos, self.alpha * R)]
@@ -390,11 +394,13 @@ class Gamma(SignSplitRule):
         """``N = p + gamma p-``."""
         return p + self.gamma * negative(p)
 
-    def branches(self, layer, a, R, out):
+    def branches(self, layer, a, R, out, relu_follows=False):
         b = self.bias(layer)
         z = out if out is not None else layer.linear(a, layer.weight, layer.bias)
         b_up, b_down = (None, None) if b is None else (self.up(b), self.down(b))
-        return [(self.up, self.down, b_up, (z > 0) * R), (self.down, self.up, b_down, (z < 0) * R)]
+        up = (self.up, self.down, b_up, (z > 0) * R)
+        # under a ReLU the relevance of outputs z < 0 is zero (their activation is): no branch for them
+        return [up] if relu_follows else [up, (self.down, self.up, b_down, (z < 0) * R)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -429,7 +435,8 @@ class ZBox(Rule):
     def bound(self, value, a):
         """``value`` broadcast to the shape of ``a`` (per channel for a 1-axis bound on images)."""
         xp = array_module(a)
-        bound = xp.asarray(value, dtype=a.dtype)
+        bound = value if array_module(value) is xp and hasattr(value, "shape") else constant(to_host(value), xp, a.dtype)
+        bound = bound.astype(a.dtype, copy=False)
         if bound.ndim == 1 and a.ndim == 4:
             bound = bound.reshape(1, -1, 1, 1)
         try:

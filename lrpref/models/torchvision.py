@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..backend import to_host
 from ..layers import AdaptiveAvgPool2d, Add, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU
 from ..network import INPUT, Network, Node
 
@@ -170,7 +171,7 @@ def state_dict_params(state, dtype="float32"):
     def param(name, shape, kind):
         if name not in state:
             raise ValueError(f"the state dict has no entry {name!r}")
-        array = np.asarray(state[name])
+        array = to_host(state[name])
         if array.shape != tuple(shape):
             raise ValueError(f"state dict entry {name!r} has shape {array.shape}, the architecture needs {tuple(shape)}")
         return array.astype(dtype, copy=False)
