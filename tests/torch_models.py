@@ -11,6 +11,7 @@ import torchvision.models
 import export_torchvision
 import lrpref
 from lrpref import data, layers
+from lrpref.backend import to_host
 
 
 class Chain(torch.nn.Module):
@@ -27,12 +28,12 @@ class Chain(torch.nn.Module):
 def torch_layer(layer):
     """The PyTorch module computing lrpref's ``layer`` (Conv2d, Dense, MaxPool2d, ReLU)."""
     if isinstance(layer, (layers.Conv2d, layers.Dense)):
-        w = torch.from_numpy(layer.weight)
+        w = torch.from_numpy(to_host(layer.weight))   # explicit: under LRPREF_BACKEND=cupy it lives on the device
         if isinstance(layer, layers.Conv2d):
             module = torch.nn.Conv2d(w.shape[1], w.shape[0], tuple(w.shape[2:]), layer.stride, layer.padding[::2])
         else:
             module = torch.nn.Linear(w.shape[1], w.shape[0])
-        module.weight.data, module.bias.data = w.clone(), torch.from_numpy(layer.bias).clone()
+        module.weight.data, module.bias.data = w.clone(), torch.from_numpy(to_host(layer.bias)).clone()
         return module
     if isinstance(layer, layers.MaxPool2d):
         return torch.nn.MaxPool2d(layer.kernel_size, layer.stride)
@@ -87,7 +88,7 @@ def torchvision_model(arch, size, bn_eps=0.0):
 
 def relative(a, b):
     """``max |a - b| / max |b|``."""
-    a, b = np.asarray(a), np.asarray(b)
+    a, b = to_host(a), to_host(b)
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
 
 
