@@ -5,10 +5,11 @@
    the relevance at every module's input. lrpref rebuilds each network from the file's layout and must agree at
    every layer within 1e-12 relative (``max |lrpref - Toolbox| / max |Toolbox|`` per layer).
    Why 1e-12 holds on any CPU/BLAS: both sides evaluate the same formulas in float64 on sums of at most 108
-   terms; the one badly conditioned place is alpha-beta's negative denominator, which the Toolbox computes as
-   ``Y - Zsp - 1e-16`` (cancelling where z- is small against z+) and lrpref as the sum of the negative
-   contributions ``- 2e-16``: that rounding gives the worst error, 1.7e-13 (alphabeta_2); every other rule
-   stays below 5e-15 (measured, see tutorials/guides/toolbox.md).
+   terms, in different orders; rounding differences of about 1e-16 relative are amplified only where a
+   denominator is small against the sums it is made of. The worst such place is alpha-beta's negative
+   denominator, which the Toolbox computes as ``Y - Zsp - 1e-16`` (cancelling where z- is small against z+)
+   and lrpref as the sum of the negative contributions ``- 2e-16``: alphabeta_2 reaches 1.8e-13 (5.2e-13 with
+   Zennit's ``- 1e-16``); every other rule stays below 5e-15 (``benchmarks/toolbox_errors.py``).
 2. Other geometries (kernels 5x5 and 2x3, strides 2, overlapping max and sum pools, a sum pool on inputs of both
    signs): the whole network against tests/naive.py's formula-literal twins of the Toolbox's rules, every layer.
 3. The Toolbox's SumPool beta bug (quadratic in R) is not copied.
