@@ -4,7 +4,7 @@
    float64; see that folder's README): four CNNs, two seeds, inputs of both signs and non-negative, seven rules,
    the relevance at every module's input. lrpref rebuilds each network from the file's layout and must agree at
    every layer within 1e-12 relative (``max |lrpref - Toolbox| / max |Toolbox|`` per layer).
-   Why 1e-12 holds on any CPU/BLAS: both sides evaluate the same formulas in float64 on sums of at most 108
+   Why 1e-12 holds on any CPU/BLAS: both sides evaluate the same formulas in float64 on sums of at most 216
    terms, in different orders; rounding differences of about 1e-16 relative are amplified only where a
    denominator is small against the sums it is made of. The worst such place is alpha-beta's negative
    denominator, which the Toolbox computes as ``Y - Zsp - 1e-16`` (cancelling where z- is small against z+)
