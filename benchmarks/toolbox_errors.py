@@ -34,7 +34,8 @@ def worst(settings):
                     continue
                 for i in range(len(spec)):
                     error = relative_error(toolbox_layout(e, spec, i), g["relevance"][rule][str(i)][()])
-                    found[rule] = max(found.get(rule, (0.0, "")), (error, f"{net_name}/{case} module {i} ({spec[i][0]})"))
+                    where = f"{net_name}/{case} module {i} ({spec[i][0]})"
+                    found[rule] = max(found.get(rule, (0.0, "")), (error, where))
     return found
 
 

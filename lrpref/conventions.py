@@ -109,7 +109,8 @@ class ToolboxConvention(Convention):
         return AlphaBeta(alpha, beta, stab, zero_bias)
 
     def wsquare(self, stabilizer=None, zero_bias=True):
-        return WSquare(self.stabilizer(stabilizer), zero_bias=True)   # the Toolbox's ww: sum w^2, no bias
+        """The Toolbox's ``ww``: ``w^2 / sum w^2``, never the bias (``zero_bias`` is ignored)."""
+        return WSquare(self.stabilizer(stabilizer), zero_bias=True)
 
     def pools(self, rule):
         """The sum pool's rule for ``simple``, ``epsilon`` and ``alphabeta`` (max pooling: winner-take-all, ties

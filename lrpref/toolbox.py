@@ -5,18 +5,11 @@ applies it its own way (``python/modules/*.py`` at ``sebastian-lapuschkin/lrp_to
 copied). On Linear and Convolution the variants are lrpref's rules with Toolbox numbers (see
 :data:`lrpref.conventions.TOOLBOX`); the pools need rules of their own, defined here:
 
-==============  ===========================================  =============================================
-``lrp_var``     ``SumPool`` (:class:`~lrpref.layers.SumPool2d`)  ``MaxPool``
-==============  ===========================================  =============================================
-``simple``      :class:`SumPoolEpsilon`, ``1e-12`` on the     winner-take-all, ties split equally
-                window sum
-``epsilon``     :class:`SumPoolEpsilon`, epsilon on the       winner-take-all, ties split equally
-                window sum
-``alphabeta``   :class:`SumPoolAlphaBeta` (``+1e-16``,        winner-take-all, ties split equally
-                ``-2e-16``)
-``flat``/``ww`` :class:`PoolFlat`: each window's relevance    :class:`PoolFlat`
-                spread evenly over it
-==============  ===========================================  =============================================
+- ``simple``: on a ``SumPool`` (:class:`~lrpref.layers.SumPool2d`) :class:`SumPoolEpsilon` with ``1e-12`` on the
+  window sum; on a ``MaxPool`` winner-take-all, ties split equally;
+- ``epsilon``: :class:`SumPoolEpsilon` with epsilon on the window sum; winner-take-all;
+- ``alphabeta``: :class:`SumPoolAlphaBeta` (``z+ + 1e-16``, ``z- - 2e-16``); winner-take-all;
+- ``flat`` and ``ww``: :class:`PoolFlat` on both, each window's relevance spread evenly over its inputs.
 
 Every weight of a sum pool's window is 1 in these rules: the Toolbox divides its forward scale
 ``1 / sqrt(kh * kw)`` out again before it stabilises, so its stabilizers act on the plain window sum.

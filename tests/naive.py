@@ -185,7 +185,8 @@ def toolbox_weighted(variant, param, a, M, b, R, connected):
     simple/epsilon: ``R_i = sum_j z_ij / (Y_j + e sign(Y_j)) R_j`` (e = 1e-16 / epsilon); flat: ``1 / fan-in`` over
     the ``connected`` inputs;
     ww: ``w_ij^2 / sum_i w_ij^2`` (no bias, no stabilizer); alphabeta (beta = 1 - alpha):
-    ``Zsp = sum z+_ij + b+ + 1e-16``, ``Zsn = Y - Zsp - 1e-16``, ``R_i = sum_j (alpha z+_ij / Zsp + beta z-_ij / Zsn) R_j``.
+    ``Zsp = sum z+_ij + b+ + 1e-16``, ``Zsn = Y - Zsp - 1e-16``,
+    ``R_i = sum_j (alpha z+_ij / Zsp + beta z-_ij / Zsn) R_j``.
     """
     z = a[None, :] * M
     y = z.sum(axis=1) + b

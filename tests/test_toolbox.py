@@ -26,7 +26,8 @@ import naive
 from cases import relative_error
 from lrpref import layers, toolbox
 
-FILE = Path(__file__).resolve().parents[2] / "shared" / "peer-references" / "lrp-toolbox-1.3.1" / "toolbox_references.h5"
+FILE = Path(__file__).resolve().parents[2] / "shared" / "peer-references" / "lrp-toolbox-1.3.1" / \
+    "toolbox_references.h5"
 needs_file = pytest.mark.skipif(not FILE.is_file(), reason=f"the LRP Toolbox's reference outputs are not at {FILE} "
                                                            "(they are read from shared/, never copied into the repo)")
 TOL = 1e-12
@@ -131,7 +132,8 @@ def twin_relevances(net, x, init, variant, param):
             shape, flat = a.shape, a.ravel()
             if isinstance(layer, layers.Conv2d):
                 M, connected, out_shape = naive.conv_matrix(layer.weight, layer.stride, layer.padding, shape)
-                y, op = M @ flat + naive.conv_bias(layer.bias, out_shape), ("weighted", M, naive.conv_bias(layer.bias, out_shape), connected)
+                b = naive.conv_bias(layer.bias, out_shape)
+                y, op = M @ flat + b, ("weighted", M, b, connected)
             elif isinstance(layer, layers.Dense):
                 M, connected, out_shape = layer.weight, np.ones(layer.weight.shape, bool), layer.bias.shape
                 y, op = M @ flat + layer.bias, ("weighted", M, layer.bias, connected)
