@@ -299,36 +299,39 @@ def epsilon_alpha2_beta1_flat(epsilon=None, stabilizer=None, zero_bias=False, ma
 
 # -- one rule on every Dense and Conv2d -------------------------------------------------------------------------
 
-def _single(name, rule, stab, maxpool):
-    return Composite([(Kind(*WEIGHTED), rule), *base(stab, maxpool)], name)
+def _single(name, rule, stab, maxpool, convention):
+    pools = [(Kind(kind), pool_rule) for kind, pool_rule in convention.pools(rule).items()]
+    return Composite([(Kind(*WEIGHTED), rule), *pools, *base(stab, maxpool)], name)
 
 
 @register
 def lrp0(stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
     """LRP-0 on every Dense and Conv2d."""
-    stab = conventions.get(convention).stabilizer(stabilizer)
-    return _single("lrp0", LRP0(stab, zero_bias), stab, maxpool)
+    c = conventions.get(convention)
+    stab = c.stabilizer(stabilizer)
+    return _single("lrp0", LRP0(stab, zero_bias), stab, maxpool, c)
 
 
 @register
 def epsilon(epsilon=None, stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
     """LRP-epsilon on every Dense and Conv2d."""
     c = conventions.get(convention)
-    return _single("epsilon", Epsilon(c.epsilon(epsilon), zero_bias), c.stabilizer(stabilizer), maxpool)
+    return _single("epsilon", Epsilon(c.epsilon(epsilon), zero_bias), c.stabilizer(stabilizer), maxpool, c)
 
 
 @register
 def gamma(gamma=0.25, stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
     """LRP-gamma (the convention's) on every Dense and Conv2d."""
     c = conventions.get(convention)
-    return _single("gamma", c.gamma(gamma, stabilizer, zero_bias), c.stabilizer(stabilizer), maxpool)
+    return _single("gamma", c.gamma(gamma, stabilizer, zero_bias), c.stabilizer(stabilizer), maxpool, c)
 
 
 @register
 def zplus(stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
     """z-plus on every Dense and Conv2d."""
-    stab = conventions.get(convention).stabilizer(stabilizer)
-    return _single("zplus", ZPlus(stab, zero_bias), stab, maxpool)
+    c = conventions.get(convention)
+    stab = c.stabilizer(stabilizer)
+    return _single("zplus", ZPlus(stab, zero_bias), stab, maxpool, c)
 
 
 @register
@@ -336,21 +339,23 @@ def alpha_beta(alpha=2.0, beta=1.0, stabilizer=None, zero_bias=False, maxpool="w
     """Alpha-beta on every Dense and Conv2d."""
     c = conventions.get(convention)
     stab = c.stabilizer(stabilizer)
-    return _single("alpha_beta", c.alpha_beta(alpha, beta, stab, zero_bias), stab, maxpool)
+    return _single("alpha_beta", c.alpha_beta(alpha, beta, stabilizer, zero_bias), stab, maxpool, c)
 
 
 @register
 def flat(stabilizer=None, maxpool="winner", convention="zennit"):
     """The flat rule on every Dense and Conv2d."""
-    stab = conventions.get(convention).stabilizer(stabilizer)
-    return _single("flat", Flat(stab), stab, maxpool)
+    c = conventions.get(convention)
+    stab = c.stabilizer(stabilizer)
+    return _single("flat", Flat(stab), stab, maxpool, c)
 
 
 @register
 def wsquare(stabilizer=None, zero_bias=False, maxpool="winner", convention="zennit"):
     """The w-square rule on every Dense and Conv2d."""
-    stab = conventions.get(convention).stabilizer(stabilizer)
-    return _single("wsquare", WSquare(stab, zero_bias), stab, maxpool)
+    c = conventions.get(convention)
+    stab = c.stabilizer(stabilizer)
+    return _single("wsquare", c.wsquare(stab, zero_bias), stab, maxpool, c)
 
 
 # -- the tutorial, quirks included ------------------------------------------------------------------------------

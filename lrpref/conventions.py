@@ -14,10 +14,18 @@ statistics         per sample (nothing shared across a batch)  RMS over the whol
 =================  ==========================================  ===============================================
 
 Sources: `peer_libraries.md` §1.2-1.6 and (b) for Zennit, `montavon_and_toolbox.md` §1.2-1.4 for the tutorial.
+
+``toolbox`` (the LRP Toolbox 1.3.1, :mod:`lrpref.toolbox`): Zennit's sign-aware ``z + e sign(z)`` with the
+stabilizer 1e-16 and epsilon 0.01 (its demo's); alpha-beta with ``z+ + 1e-16`` and ``z- - 2e-16``; w-square
+without the bias; per sample; no gamma rule (gamma falls back to Zennit's). Its pools follow the rule of the
+weighted layers (:meth:`Convention.pools`) in the composites ``lrp0``, ``epsilon``, ``alpha_beta``, ``zplus``,
+``flat`` and ``wsquare``.
 """
 from dataclasses import dataclass
 
-from .rules import AlphaBeta, Gamma, OriginalGamma
+from . import toolbox
+from .layers import MaxPool2d, SumPool2d
+from .rules import LRP0, AlphaBeta, Epsilon, Flat, Gamma, OriginalGamma, WSquare
 from .stabilizer import Stabilizer
 
 
@@ -82,12 +90,48 @@ class Convention:
         """The alpha-beta rule of this convention (the bias split by sign, or whole)."""
         return AlphaBeta(alpha, beta, self.stabilizer(stabilizer), zero_bias, self.full_bias)
 
+    def wsquare(self, stabilizer=None, zero_bias=False):
+        """The w-square rule of this convention."""
+        return WSquare(self.stabilizer(stabilizer), zero_bias)
+
+    def pools(self, rule):
+        """Rules of pools that go with ``rule`` on the weighted layers, ``{layer class: rule}``; empty: the
+        composite's own pool rules."""
+        return {}
+
+
+class ToolboxConvention(Convention):
+    """The LRP Toolbox 1.3.1: its alpha-beta denominators, w-square without bias, pool rules that follow the
+    variant (see :mod:`lrpref.toolbox`)."""
+
+    def alpha_beta(self, alpha, beta, stabilizer=None, zero_bias=False):
+        stab = toolbox.AlphaBetaStabilizer() if stabilizer is None else self.stabilizer(stabilizer)
+        return AlphaBeta(alpha, beta, stab, zero_bias)
+
+    def wsquare(self, stabilizer=None, zero_bias=True):
+        """The Toolbox's ``ww``: ``w^2 / sum w^2``, never the bias (``zero_bias`` is ignored)."""
+        return WSquare(self.stabilizer(stabilizer), zero_bias=True)
+
+    def pools(self, rule):
+        """The sum pool's rule for ``simple``, ``epsilon`` and ``alphabeta`` (max pooling: winner-take-all, ties
+        split, as every composite's default); both pools spread evenly for ``flat`` and ``ww``."""
+        if isinstance(rule, (Flat, WSquare)):
+            return {MaxPool2d: toolbox.PoolFlat(), SumPool2d: toolbox.PoolFlat()}
+        if isinstance(rule, AlphaBeta):
+            return {SumPool2d: toolbox.SumPoolAlphaBeta(rule.alpha, rule.beta)}
+        if isinstance(rule, Epsilon):
+            return {SumPool2d: toolbox.SumPoolEpsilon(rule.epsilon)}
+        if isinstance(rule, LRP0):
+            return {SumPool2d: toolbox.SumPoolEpsilon(toolbox.SUMPOOL_STABILIZER)}
+        return {}
+
 
 ZENNIT = Convention("zennit", 1e-6, 1e-6, True, None, 0.0, True)
 TUTORIAL = Convention("tutorial", 1e-9, 0.25, False, "batch", 1e-9, False)
 INNVESTIGATE = Convention("innvestigate", 1e-7, 1e-7, True, None, 0.0, True, zeros_only=True, full_bias=True)
 CAPTUM = Convention("captum", 1e-9, 1e-9, True, None, 0.0, False, gamma_bias=False)
-CONVENTIONS = {c.name: c for c in (ZENNIT, TUTORIAL, INNVESTIGATE, CAPTUM)}
+TOOLBOX = ToolboxConvention("toolbox", 1e-16, 0.01, True, None, 0.0, True)
+CONVENTIONS = {c.name: c for c in (ZENNIT, TUTORIAL, INNVESTIGATE, CAPTUM, TOOLBOX)}
 
 
 def get(convention):

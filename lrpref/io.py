@@ -14,6 +14,7 @@ Schema::
                             Conv2d             stride (2 ints), padding (4 ints: top, bottom, left, right)
                             MaxPool2d          kernel_size (2), stride (2), padding (4)
                             AvgPool2d          kernel_size (2), stride (2), padding (4), count_include_pad
+                            SumPool2d          kernel_size (2), stride (2), padding (4)
                             AdaptiveAvgPool2d  output_size (2)
                             BatchNorm2d        eps
                             ZeroPad2d          padding (4)

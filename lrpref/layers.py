@@ -16,6 +16,7 @@ which hands each output's relevance back to the input position it came from.
 Padding is ``p``, ``(ph, pw)`` or ``(top, bottom, left, right)``.
 """
 import copy
+import math
 
 import numpy as np
 
@@ -239,6 +240,18 @@ class _Pool2d(Layer):
         size = output_size(shape[2:], self.kernel_size, self.stride, self.padding)
         return offsets(self.kernel_size, self.stride, size)
 
+    def window_sum(self, x):
+        """``sum_j x_j`` over the window of every output, every weight 1 (zero padding adds nothing)."""
+        xpad = pad(x, self.padding)
+        return sum(xpad[:, :, rows, cols] for _, _, rows, cols in self._offsets(x.shape))
+
+    def spread(self, s, shape):
+        """``c_j = sum_k [j in window k] s_k``: the adjoint of :meth:`window_sum`, for an input of ``shape``."""
+        c = pad(array_module(s).zeros(shape, dtype=s.dtype), self.padding)
+        for _, _, rows, cols in self._offsets(shape):
+            c[:, :, rows, cols] += s
+        return crop(c, self.padding)
+
 
 class MaxPool2d(_Pool2d):
     """Max pooling (padding counts as -inf, as in PyTorch).
@@ -309,26 +322,35 @@ class AvgPool2d(_Pool2d):
         check_shape(x, 4, 1, None, self)
         return self.linear(x)
 
-    def _window_sum(self, x):
-        xpad = pad(x, self.padding)
-        return sum(xpad[:, :, rows, cols] for _, _, rows, cols in self._offsets(x.shape))
-
     def _divisor(self, shape, xp, dtype):
         """The window size, or with ``count_include_pad=False`` the number of inputs inside each window."""
         if self.count_include_pad:
             return float(self.kernel_size[0] * self.kernel_size[1])
-        return self._window_sum(xp.ones((1, 1) + tuple(shape[2:]), dtype=dtype))
+        return self.window_sum(xp.ones((1, 1) + tuple(shape[2:]), dtype=dtype))
 
     def linear(self, x, w=None, b=None):
-        return self._window_sum(x) / self._divisor(x.shape, array_module(x), x.dtype)
+        return self.window_sum(x) / self._divisor(x.shape, array_module(x), x.dtype)
 
     def transpose(self, s, w, shape):
-        xp = array_module(s)
-        s = s / self._divisor(shape, xp, s.dtype)
-        c = pad(xp.zeros(shape, dtype=s.dtype), self.padding)
-        for _, _, rows, cols in self._offsets(shape):
-            c[:, :, rows, cols] += s
-        return crop(c, self.padding)
+        return self.spread(s / self._divisor(shape, array_module(s), s.dtype), shape)
+
+
+class SumPool2d(AvgPool2d):
+    """The LRP Toolbox's ``SumPool``: ``y = sum(window) / sqrt(kh * kw)``, i.e. ``sqrt(kh * kw)`` times the average.
+
+    The Toolbox scales the window sum "to keep the output well conditioned" (``python/modules/sumpool.py``,
+    1.3.1); its LRP rules divide the scale out again and act on the plain window sum (see
+    :mod:`lrpref.toolbox`). Zero padding counts in the window as in PyTorch's average pool (the Toolbox has none).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__(kernel_size, stride, padding)
+
+    def config(self):
+        return _Pool2d.config(self)
+
+    def _divisor(self, shape, xp, dtype):
+        return math.sqrt(self.kernel_size[0] * self.kernel_size[1])
 
 
 class AdaptiveAvgPool2d(Layer):
@@ -469,4 +491,5 @@ class Add(Layer):
 
 LAYERS = {cls.__name__: cls for cls in (
     Dense, Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, ReLU, Dropout, BatchNorm2d, ZeroPad2d, Add,
+    SumPool2d,
 )}

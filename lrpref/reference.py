@@ -32,7 +32,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from . import __version__, composites, conventions, io
+from . import __version__, composites, conventions, io, toolbox
 from .backend import to_host
 from .contrastive import clrp, sglrp
 from .explain import explain
@@ -96,6 +96,18 @@ def _torchvision(arch, width, description):
     return build
 
 
+def _toolbox(rng):
+    """An LRP Toolbox network, built from its layout (kernels (h, w, in, out), linear weights (in, out))."""
+    spec = [["conv", 3, 3, 3, 4, 1], ["relu"], ["max", 3, 2], ["conv", 3, 3, 4, 6, 1], ["relu"], ["sum", 2, 2],
+            ["flat"], ["lin", 10], ["relu"], ["lin", 5]]
+    params = {i: (rng.normal(size=shape) / np.sqrt(np.prod(shape[:-1])), 0.1 * rng.normal(size=shape[-1]))
+              for i, shape in ((0, (3, 3, 3, 4)), (3, (3, 3, 4, 6)), (7, (24, 10)), (9, (10, 5)))}
+    net = toolbox.network(spec, params, (15, 15, 3))
+    return net, rng.uniform(-1, 1, size=(3, 3, 15, 15)), (
+        "an LRP Toolbox CNN (Convolution, Rect, overlapping MaxPool 3x3 stride 2, SumPool 2x2, Flatten, Linear) "
+        "converted from its layout; inputs uniform in [-1, 1]")
+
+
 NETWORKS = {
     "mlp": _mlp,
     "cnn": _cnn,
@@ -104,7 +116,9 @@ NETWORKS = {
                                                  "the identity there, as torchvision's 7x7 at 224x224"),
     "resnet18_small": _torchvision("resnet18", 1 / 16, "torchvision's ResNet18 at 1/16 width with random "
                                                        "BatchNorm statistics, 10 classes, one 32x32 image"),
+    "toolbox_cnn": _toolbox,
 }
+SEEDS = {"cnn": 0, "mlp": 1, "resnet18_small": 2, "vgg16_small": 3, "toolbox_cnn": 4}   # each network's random seed
 
 
 # -- the cases --------------------------------------------------------------------------------------------------
@@ -142,6 +156,10 @@ ZENNIT = ("epsilon_gamma_box", "epsilon_plus", "epsilon_plus_flat", "epsilon_alp
 
 def cases(network, net):
     """The cases of the suite for ``network`` (a name of :data:`NETWORKS`) and its network ``net``."""
+    if network == "toolbox_cnn":   # the Toolbox's layers: the single rules in its convention (and Zennit's, to compare)
+        return [Case(name + suffix, composite, {**params, "convention": convention})
+                for convention, suffix in (("toolbox", "-toolbox"), ("zennit", ""))
+                for name, (composite, params) in SINGLE_RULES.items()]
     small = network in ("mlp", "cnn")   # every rule and composite in every convention on the small networks
     out = []
     for convention in sorted(conventions.CONVENTIONS) if small else ["zennit"]:
@@ -191,7 +209,7 @@ def export(path, networks=None, progress=True):
         raise ValueError(f"unknown reference network(s) {unknown}: expected some of {list(NETWORKS)}")
     built = {}
     for name in names:
-        net, x, description = NETWORKS[name](np.random.default_rng(sorted(NETWORKS).index(name)))
+        net, x, description = NETWORKS[name](np.random.default_rng(SEEDS[name]))
         built[name] = net, x, description
     work = [(name, case) for name in names for case in cases(name, built[name][0])]
     with h5py.File(path, "w") as f:

@@ -167,3 +167,72 @@ def rule_winner_take_all(a, windows, R, first=False):
 def rule_proportional_split(h_main, h_skip, R, stabilizer):
     z = stabilize(h_main + h_skip, stabilizer)
     return h_main * R / z, h_skip * R / z
+
+
+# -- the LRP Toolbox 1.3.1's rules, as its modules write them (python/modules/*.py, read, not copied) ------------
+
+TOOLBOX_VARIANTS = ("simple", "epsilon", "alphabeta", "flat", "ww")
+
+
+def toolbox_sign(z):
+    """The Toolbox's ``(z >= 0) * 2 - 1``: the sign with sign(0) = +1."""
+    return (z >= 0) * 2.0 - 1.0
+
+
+def toolbox_weighted(variant, param, a, M, b, R, connected):
+    """``Linear``/``Convolution._<variant>_lrp`` for one sample, with contributions ``z_ij = a_i w_ij``:
+
+    simple/epsilon: ``R_i = sum_j z_ij / (Y_j + e sign(Y_j)) R_j`` (e = 1e-16 / epsilon); flat: ``1 / fan-in`` over
+    the ``connected`` inputs;
+    ww: ``w_ij^2 / sum_i w_ij^2`` (no bias, no stabilizer); alphabeta (beta = 1 - alpha):
+    ``Zsp = sum z+_ij + b+ + 1e-16``, ``Zsn = Y - Zsp - 1e-16``,
+    ``R_i = sum_j (alpha z+_ij / Zsp + beta z-_ij / Zsn) R_j``.
+    """
+    z = a[None, :] * M
+    y = z.sum(axis=1) + b
+    if variant in ("simple", "epsilon"):
+        e = 1e-16 if variant == "simple" else param
+        return (z / (y + e * toolbox_sign(y))[:, None] * R[:, None]).sum(axis=0)
+    if variant in ("flat", "ww"):
+        q = connected.astype(float) if variant == "flat" else M ** 2
+        return (q / q.sum(axis=1)[:, None] * R[:, None]).sum(axis=0)
+    alpha, beta = param, 1.0 - param
+    zp = z * (z > 0)
+    zsp = zp.sum(axis=1) + b * (b > 0) + 1e-16
+    R_in = alpha * (zp / zsp[:, None] * R[:, None]).sum(axis=0)
+    if beta != 0:
+        zsn = y - zsp - 1e-16
+        R_in = R_in + beta * ((z - zp) / zsn[:, None] * R[:, None]).sum(axis=0)
+    return R_in
+
+
+def toolbox_sumpool(variant, param, a, windows, R):
+    """``SumPool._<variant>_lrp`` for one sample, on the window sums ``Zs_k = sum_{i in k} a_i``:
+
+    simple/epsilon: ``R_i = sum_k a_i / (Zs_k + e sign(Zs_k)) R_k`` (e = 1e-12 / epsilon); flat/ww: ``R_k / n_k``
+    to each of the n_k inputs; alphabeta: ``alpha a+_i / (Zs+_k + 1e-16) R_k + beta a-_i / (Zs_k - Zs+_k - 2e-16) R_k``
+    with the beta term linear in R (the Toolbox's ``_alphabeta_lrp_slow``; its fast version multiplies it by R
+    once more).
+    """
+    R_in = np.zeros_like(a)
+    for k, members in enumerate(windows):
+        x = a[members]
+        if variant in ("simple", "epsilon"):
+            zs = x.sum()
+            R_in[members] += x / (zs + (1e-12 if variant == "simple" else param) * toolbox_sign(zs)) * R[k]
+        elif variant in ("flat", "ww"):
+            R_in[members] += R[k] / len(members)
+        else:
+            alpha, beta = param, 1.0 - param
+            xp_ = x * (x > 0)
+            zsp = xp_.sum() + 1e-16
+            R_in[members] += alpha * xp_ / zsp * R[k] + beta * (x - xp_) / (x.sum() - zsp - 1e-16) * R[k]
+    return R_in
+
+
+def toolbox_maxpool(variant, a, windows, R):
+    """``MaxPool._<variant>_lrp``: flat/ww spread ``R_k`` evenly over window k; every other variant gives it to
+    the window's maxima, split equally among ties."""
+    if variant in ("flat", "ww"):
+        return toolbox_sumpool("flat", None, a, windows, R)
+    return rule_winner_take_all(a, windows, R)

@@ -15,7 +15,7 @@ from zennit.composites import EpsilonPlus
 
 import naive
 import torch_models
-from lrpref import Stabilizer, cli, composites, conventions, reference
+from lrpref import Stabilizer, cli, composites, conventions, io, reference
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +216,26 @@ def test_nan_and_perturbed_answers_fail(suite):
     assert [row.tensor for row in report.failed] == ["1"] and 5e-7 < report.failed[0].relative < 2e-6
     nan = {**expected, "input": np.where(expected["input"] == expected["input"].max(), np.nan, expected["input"])}
     assert [row.tensor for row in reference.check(suite, {"cnn/gamma": nan}).failed] == ["input"]
+
+
+# -- the LRP Toolbox network: its convention's cases against the formula-literal twins of its rules ---------------
+
+TOOLBOX_CASES = {   # case: the Toolbox's lrp_var and param
+    "lrp0-toolbox": ("simple", None), "epsilon-0.25-toolbox": ("epsilon", 0.25),
+    "alpha2_beta1-toolbox": ("alphabeta", 2.0), "alpha1_beta0-toolbox": ("alphabeta", 1.0),
+    "flat-toolbox": ("flat", None), "wsquare-toolbox": ("ww", None),
+}
+
+
+@pytest.mark.parametrize("case", TOOLBOX_CASES)
+def test_toolbox_vectors_equal_the_toolbox_formulas(suite, case):
+    """Every layer of the toolbox_cnn cases against tests/naive.py's Toolbox rules (tests/test_toolbox.py's
+    driver), the network read back from the file's model group."""
+    from test_toolbox import twin_relevances
+    with h5py.File(suite) as f:
+        group = f["networks/toolbox_cnn"]
+        net, x, init = io.read(group["model"], dtype="float64"), group["input"][()], group[f"cases/{case}/init"][()]
+    twins = twin_relevances(net, x, init, *TOOLBOX_CASES[case])
+    answers = {"input": twins[0], **dict(zip(net.names, twins[1:] + [init]))}   # a layer's output: the next's input
+    report = reference.check(suite, {f"toolbox_cnn/{case}": answers}, tolerance=1e-12)
+    assert report.ok and len(report.rows) == len(net) + 1
