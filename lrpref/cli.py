@@ -28,8 +28,8 @@ Example, the paper's setting on a ResNet50 exported from torchvision:
 REFERENCE_HELP = """\
 Golden reference vectors for other LRP implementations. 'export' writes lrpref's relevance at every layer for
 a fixed suite (small networks, VGG16 and ResNet18 at reduced width; every rule, composite and convention) to
-an HDF5 file, float64; 'check' compares another implementation's file in the same schema (README, "Golden
-reference vectors") against it and prints the errors per case and layer. Exit status 1 when a dataset is
+an HDF5 file, float64; 'check' compares another implementation's file in the same schema (tutorials/guides/
+reference_vectors.md) against it and prints the errors per case and layer. Exit status 1 when a dataset is
 above the tolerance.
 
   lrpref reference export reference.h5
@@ -55,7 +55,7 @@ for the class, blue: against; the tutorial's colours and scale).
 
 With no arguments it explains a shipped held-out MNIST digit with the shipped 784-300-100-10 network and
 the tutorial's rules for it (composite tutorial_mnist; the Python API defaults to epsilon_gamma_box).
-Rule parameters use Zennit's names and only apply to composites that take them (see README, "Composites").
+Rule parameters use Zennit's names and only apply to composites that take them (see tutorials/guides/rules.md, "Composites").
 """
 
 
@@ -146,7 +146,8 @@ def add_rule_arguments(p):
                    help="output relevance: the target's logit, 1, or its softmax probability (default: the "
                         "composite's, else logit)")
     p.add_argument("--convention", choices=sorted(conventions.CONVENTIONS),
-                   help="what the numbers mean: zennit (default) or tutorial (see README, Conventions)")
+                   help="what the numbers mean: " + ", ".join(sorted(conventions.CONVENTIONS))
+                        + " (default: zennit; see tutorials/guides/conventions.md)")
     for name in RULE_PARAMS:
         p.add_argument(f"--{name}", type=float, help=f"rule parameter {name}")
     p.add_argument("--zero-bias", action="store_true", help="leave biases out of the rules (Zennit's zero_params)")
@@ -271,7 +272,7 @@ def run_evaluate(args):
 def run_reference(args):
     if args.action == "export":
         count = reference.export(args.output, args.networks, progress=sys.stderr.isatty())
-        print(f"wrote      {args.output}: {count} cases, float64 (schema: README, \"Golden reference vectors\")")
+        print(f"wrote      {args.output}: {count} cases, float64 (schema: tutorials/guides/reference_vectors.md)")
         return 0
     report = reference.check(args.reference, args.theirs, args.tolerance, args.input_only)
     print(report.table(args.every_layer))

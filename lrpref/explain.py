@@ -86,8 +86,9 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
         (or of one sample's output shape), e.g. for contrastive methods. ``None``: the composite's own
         choice (``otsuki2024``: softmax), else the logit.
     convention : str or None
-        What numeric rule parameters mean: ``"zennit"`` (``None``, the default) or ``"tutorial"``; see
-        :mod:`lrpref.conventions`. The ``tutorial_*`` composites fix their own and do not take it.
+        What numeric rule parameters mean: ``"zennit"`` (``None``, the default), ``"tutorial"``,
+        ``"innvestigate"`` or ``"captum"``; see :mod:`lrpref.conventions`. The ``tutorial_*`` composites fix
+        their own and do not take it.
     **rule_params
         Parameters of the composite, with Zennit's names: ``epsilon``, ``gamma``, ``alpha``, ``beta``,
         ``low``, ``high``, ``stabilizer``, ``zero_bias``, ``maxpool``.

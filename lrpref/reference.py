@@ -6,7 +6,7 @@ The file (``format = "lrpref-reference"``, ``format_version = 1``)::
 
     /                           attributes: format, format_version, lrpref_version, description
     /networks/<network>/        attributes: description
-        model/                  the network in lrpref's network schema (README, "HDF5 schema"): its layers in
+        model/                  the network in lrpref's network schema (tutorials/guides/models.md, "HDF5 schema"): its layers in
                                 execution order with their arrays in PyTorch layout; meta holds input_low and
                                 input_high, the zB bounds
         input                   float64 (N, ...): the input batch

@@ -82,3 +82,13 @@ def test_relative_links_resolve(page):
         if anchor and file.suffix == ".md" and anchor not in anchors(file):
             broken.append(target)
     assert not broken, f"{page_id(page)}: links that do not resolve: {broken}"
+
+
+def test_explain_docstring_and_cli_help_name_every_convention():
+    """Lists of conventions written out in prose drift when one is added; these two once named two of four."""
+    import lrpref
+    from lrpref import cli, conventions
+    help_text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["explain"].format_help().split())
+    for name in conventions.CONVENTIONS:
+        assert f'"{name}"' in lrpref.explain.__doc__, name
+        assert name in help_text.split("what the numbers mean:")[1].split("(default")[0], name
