@@ -2,7 +2,7 @@
 
 The reference models are the export script's plain-PyTorch architectures, which carry torchvision's module
 names (their state dicts load into torchvision's models key for key; checked against torchvision 0.29,
-see the README). PyTorch runs float64 throughout, so float64 logits agree to 1e-10.
+see tutorials/guides/models.md). PyTorch runs float64 throughout, so float64 logits agree to 1e-10.
 """
 import functools
 
