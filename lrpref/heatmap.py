@@ -47,7 +47,7 @@ def save_panels(path, panels, captions=None, zoom=8):
     """Save RGB arrays side by side, each enlarged ``zoom`` times, with an optional caption under each."""
     images = [Image.fromarray(p).resize((p.shape[1] * zoom, p.shape[0] * zoom), Image.Resampling.NEAREST)
               for p in panels]
-    gap, text_height = 8, 16 if captions else 0
+    gap, text_height = 8, 4 + 12 * max(c.count("\n") + 1 for c in captions) if captions else 0
     width = sum(im.width for im in images) + gap * (len(images) + 1)
     height = max(im.height for im in images) + 2 * gap + text_height
     canvas = Image.new("RGB", (width, height), "white")
