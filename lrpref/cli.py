@@ -234,6 +234,8 @@ def run_explain(args):
 
     scores = to_host(e.output)[0].ravel()
     target = int(e.target[0])
+    classes = net.meta.get("classes") or []
+    named = f"{target} ({classes[target]})" if target < len(classes) and classes[target] != str(target) else target
     start = to_host(e.init)[0].ravel()
     print(f"model      {path} ({args.dtype}, {net.xp.__name__})")
     print(f"input      {what}" + ("" if label is None else f" (label {label})"))
@@ -242,7 +244,7 @@ def run_explain(args):
           + ("" if not params else " with " + ", ".join(f"{k}={v}" for k, v in params.items())))
     shown = range(len(scores)) if len(scores) <= 10 else scores.argsort()[::-1][:5]
     print(("scores     " if len(scores) <= 10 else "top 5      ") + "  ".join(f"[{k}] {scores[k]:.2f}" for k in shown))
-    print(f"target     {target} (predicted {int(scores.argmax())}); output relevance {start[target]:.6g} at the "
+    print(f"target     {named} (predicted {int(scores.argmax())}); output relevance {start[target]:.6g} at the "
           f"target, {float(start.sum()):.6g} in all ({init})")
     print(f"relevance  sum over the input {float(to_host(maps[-1][1]).sum()):.6g} ({maps[-1][0]})")
     if args.show_rules:
@@ -252,7 +254,7 @@ def run_explain(args):
 
     relevance = [to_host(R)[0].sum(axis=0) for _, R in maps]
     bounds = [tutorial_scale(R) for R in relevance]
-    captions = [f"{caption}, class {target}\n(colours +-{b:.2g})" for (caption, _), b in zip(maps, bounds)]
+    captions = [f"{caption}, class {named}\n(colours +-{b:.2g})" for (caption, _), b in zip(maps, bounds)]
     captions = ["input" if label is None else f"input ({label})"] + captions
     save_panels(args.output, [spec.pixels(to_host(x[0]))] + [relevance_rgb(R, b) for R, b in zip(relevance, bounds)],
                 captions=captions, zoom=max(1, 224 // relevance[0].shape[0]))

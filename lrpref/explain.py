@@ -230,12 +230,14 @@ class ConservationReport:
         self.block_in = np.stack([to_host(_sample_sum(e.tensors[t])) for _, t in e.blocks]) if e.blocks else \
             np.zeros((0, n))
 
-    def plot_blocks(self, path, sample=0):
+    def plot_blocks(self, path, sample=0, title="relevance along the network"):
         """A PNG of the relevance sum along a residual network: its input, the input of every residual block
         (the tensor its shortcut starts from), and the output relevance; for one sample."""
         from .plots import line_plot
         sums = [self.total_in[sample], *self.block_in[:, sample], self.total_out[sample]]
-        line_plot(path, [("relevance sum", range(len(sums)), sums)], title="relevance along the network",
+        lost = max(abs(s - sums[-1]) for s in sums) / abs(sums[-1]) if sums[-1] else 0.0
+        line_plot(path, [(f"relevance sum (output relevance {sums[-1]:.4g}; largest change {lost:.1e} of it)",
+                          range(len(sums)), sums)], title=title,
                   xlabel="0: input, 1..B: input of residual block b, B + 1: output", ylabel="sum of relevance")
 
     def table(self, sample=None):

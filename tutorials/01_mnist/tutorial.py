@@ -134,7 +134,8 @@ def figure(path, title, relevance, b):
 
 
 b = tutorial_scale(e.relevance)
-figure(out / "mnist_tutorial_rules.png", "Trained MLP, tutorial_mnist rules: relevance of the true class", e.relevance, b)
+figure(out / "mnist_tutorial_rules.png", "Trained MLP, tutorial_mnist rules: relevance of the true class",
+       e.relevance, b)
 
 # %% [markdown]
 # ## Other rules, and the convolutional network
@@ -150,7 +151,8 @@ mlp = {c: lrpref.explain(net, X, target=T, composite=c).relevance for c in ("eps
 same = np.array_equal(mlp["epsilon_gamma_box"], mlp["epsilon_plus"])
 print(f"MLP: epsilon_gamma_box and epsilon_plus give the same array: {same}")
 assert same
-figure(out / "mnist_mlp_epsilon.png", "Trained MLP, epsilon_gamma_box = epsilon_plus here (LRP-epsilon 1e-6 everywhere)",
+figure(out / "mnist_mlp_epsilon.png",
+       "Trained MLP, epsilon_gamma_box = epsilon_plus here (LRP-epsilon 1e-6 everywhere)",
        mlp["epsilon_plus"], tutorial_scale(mlp["epsilon_plus"]))
 
 cnn = lrpref.load(data.model_path("mnist_cnn"), dtype="float64")
@@ -165,6 +167,7 @@ save_grid(out / "mnist_cnn_composites.png", rows,
           zoom=4, title="Trained CNN: epsilon_gamma_box, epsilon_plus, and their difference, on one scale")
 for name, R in both.items():
     print(f"CNN {name}: relevance sums {np.round(R.reshape(12, -1).sum(axis=1)[:4], 2)} ...")
-print(f"CNN: the two composites differ by up to {np.abs(difference).max() / np.abs(both['epsilon_plus']).max():.2f} "
-      "of the largest relevance (gamma vs z-plus on the second convolution, zB vs z-plus on the first)")
+largest = np.abs(difference).max() / np.abs(both["epsilon_plus"]).max()
+print(f"CNN: the two composites differ by up to {largest:.2f} of the largest relevance (gamma vs z-plus on the "
+      "second convolution, zB vs z-plus on the first)")
 print(f"wrote the figures to {out}/")
