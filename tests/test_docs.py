@@ -3,7 +3,8 @@ relative link (file and heading) resolves.
 
 A snippet that cannot run on its own is marked on the line before it with ``<!-- not run: REASON -->``; the
 reason is required. A page's snippets run in order in one namespace (a later one may use an earlier one's
-names), in a temporary folder, so files they write go there.
+names), in a temporary folder that links to the repository's weights/, tests/ and tutorials/, so that they run
+as from the repository root and the files they write go there.
 """
 import re
 from pathlib import Path
@@ -48,6 +49,8 @@ def test_every_page_is_checked_and_skips_say_why():
 
 @pytest.mark.parametrize("page", [p for p in PAGES if any(r is None for _, r in snippets(p))], ids=page_id)
 def test_python_snippets_run(page, tmp_path, monkeypatch):
+    for folder in ("weights", "tests", "tutorials"):   # the snippets run as from the repository root
+        (tmp_path / folder).symlink_to(ROOT / folder)
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "__docs__"}
     for code, reason in snippets(page):
