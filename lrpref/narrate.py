@@ -5,6 +5,7 @@ cell of prose written as comments. Jupyter with jupytext (``pip install ".[tutor
 notebook and shows the prose; ``python tutorial.py`` runs it as a script, where :func:`narrate` prints the
 prose as well, each markdown cell before the code that follows it.
 """
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -38,6 +39,25 @@ def in_notebook():
 def script_args():
     """The command-line arguments of a script run; none in a notebook (the kernel's own are not for us)."""
     return [] if in_notebook() else sys.argv[1:]
+
+
+def arguments(weights=None):
+    """A tutorial's command line: ``[OUTPUT_FOLDER]``, and ``--weights FILE`` described by ``weights`` where given.
+    In a notebook, none are read (see :func:`script_args`)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("output", nargs="?", help="where the figures go (default: tutorial_output)")
+    if weights:
+        parser.add_argument("--weights", help=weights)
+    return parser.parse_args(script_args())
+
+
+def network_title(args, network, consequence):
+    """What figure titles call the network: its name, or, where no ``--weights`` was given, a name that says its
+    weights are random, which is also said once at run time (with ``consequence``: what it means here)."""
+    if args.weights:
+        return network
+    print(f"RANDOM WEIGHTS: this {network} is untrained. {consequence} Pass --weights FILE for a trained network.")
+    return f"{network} with RANDOM weights (not trained)"
 
 
 def output_folder(args, default="tutorial_output"):

@@ -10,19 +10,15 @@
 # `tutorial_output/`). The tests run it both ways, so it cannot go stale.
 
 # %%
-import argparse
-
 import numpy as np
 
 import lrpref
 from lrpref import data, layers
 from lrpref.heatmap import colour_bar, gray_rgb, relevance_rgb, save_grid, tutorial_scale
-from lrpref.narrate import narrate, output_folder, script_args
+from lrpref.narrate import arguments, narrate, output_folder
 
 narrate(globals())
-parser = argparse.ArgumentParser()
-parser.add_argument("output", nargs="?", help="where the figures go (default: tutorial_output)")
-out = output_folder(parser.parse_args(script_args()))
+out = output_folder(arguments())
 
 # %% [markdown]
 # ## The network and the data

@@ -19,28 +19,21 @@
 # The photograph is scikit-image's "chelsea" (CC0, by Stefan van der Walt), a tabby cat.
 
 # %%
-import argparse
-
 import numpy as np
 
 import lrpref
 from lrpref.heatmap import colour_bar, relevance_rgb, save_grid, tutorial_scale
-from lrpref.narrate import here, narrate, output_folder, script_args
+from lrpref.narrate import arguments, here, narrate, network_title, output_folder
 from lrpref.preprocessing import get as preprocessing
 from lrpref.preprocessing import load_image
 
 narrate(globals())
 HERE = here(globals())
-parser = argparse.ArgumentParser()
-parser.add_argument("output", nargs="?", help="where the figures go (default: tutorial_output)")
-parser.add_argument("--weights", help="an lrpref file from export_torchvision.py or a Keras VGG16 .h5")
-args = parser.parse_args(script_args())
+args = arguments(weights="an lrpref file from export_torchvision.py or a Keras VGG16 .h5")
 out = output_folder(args)
-WHO = "VGG16" if args.weights else "VGG16 with RANDOM weights (not trained)"
-if not args.weights:
-    print("RANDOM WEIGHTS: this VGG16 is untrained. Its maps show what random filters respond to (edges and "
-          "contrasts, such as the cat's eyes), not evidence for a class; do not read them as an explanation. "
-          "Pass --weights FILE for a trained network (this folder's README says where to get one).")
+WHO = network_title(args, "VGG16", "Its maps show what random filters respond to (edges and contrasts, such as "
+                    "the cat's eyes), not evidence for a class; do not read them as an explanation (this folder's "
+                    "README says where trained weights come from).")
 
 # %% [markdown]
 # ## The network and the image

@@ -14,31 +14,23 @@
 # script says so when it runs and in its figures' titles.
 
 # %%
-import argparse
-
 import numpy as np
 
 import lrpref
 from lrpref import evaluation
 from lrpref.composites import SKIP
 from lrpref.heatmap import colour_bar, relevance_rgb, save_grid, tutorial_scale
-from lrpref.narrate import here, narrate, output_folder, script_args
+from lrpref.narrate import arguments, here, narrate, network_title, output_folder
 from lrpref.plots import line_plot
 from lrpref.preprocessing import get as preprocessing
 from lrpref.preprocessing import load_image
 
 narrate(globals())
 HERE = here(globals())
-parser = argparse.ArgumentParser()
-parser.add_argument("output", nargs="?", help="where the figures go (default: tutorial_output)")
-parser.add_argument("--weights", help="an lrpref ResNet50 from weights/export_torchvision.py")
-args = parser.parse_args(script_args())
+args = arguments(weights="an lrpref ResNet50 from weights/export_torchvision.py")
 out = output_folder(args)
-WHO = "ResNet50" if args.weights else "ResNet50 with RANDOM weights (not trained)"
-if not args.weights:
-    print("RANDOM WEIGHTS: this ResNet50 is untrained. The maps show how the splitting methods differ, not what a "
-          "trained network attends to, and the Insertion/Deletion numbers below mean nothing. Pass --weights FILE "
-          "for a trained network.")
+WHO = network_title(args, "ResNet50", "The maps show how the splitting methods differ, not what a trained "
+                    "network attends to, and the Insertion/Deletion numbers below mean nothing.")
 
 net = lrpref.models.resnet50(weights=args.weights)
 spec = preprocessing(net.meta["preprocessing"])

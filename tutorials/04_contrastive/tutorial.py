@@ -9,19 +9,15 @@
 #     python tutorials/04_contrastive/tutorial.py [OUTPUT_FOLDER]
 
 # %%
-import argparse
-
 import numpy as np
 
 import lrpref
 from lrpref import contrastive, data
 from lrpref.heatmap import colour_bar, gray_rgb, relevance_rgb, save_grid, tutorial_scale
-from lrpref.narrate import narrate, output_folder, script_args
+from lrpref.narrate import arguments, narrate, output_folder
 
 narrate(globals())
-parser = argparse.ArgumentParser()
-parser.add_argument("output", nargs="?", help="where the figures go (default: tutorial_output)")
-out = output_folder(parser.parse_args(script_args()))
+out = output_folder(arguments())
 net = lrpref.load(data.model_path("mnist_pairs_cnn"), dtype="float64")
 x, pairs = data.mnist_pairs(4, seed=3)
 print("the canvases hold", [f"{a} and {b}" for a, b in pairs])

@@ -15,23 +15,19 @@
 # public-domain sample photos would come from scikit-image, which is not a dependency of lrpref.
 
 # %%
-import argparse
 import importlib.util
 
 import numpy as np
 
 import lrpref
 from lrpref.heatmap import colour_bar, relevance_rgb, save_grid, tutorial_scale
-from lrpref.narrate import here, narrate, output_folder, script_args
+from lrpref.narrate import arguments, here, narrate, output_folder
 from lrpref.preprocessing import get as preprocessing
 from lrpref.preprocessing import load_image
 
 narrate(globals())
 HERE = here(globals())
-parser = argparse.ArgumentParser()
-parser.add_argument("output", nargs="?", help="where the figures go (default: tutorial_output)")
-args = parser.parse_args(script_args())
-out = output_folder(args)
+out = output_folder(arguments())
 
 spec = importlib.util.spec_from_file_location("fetch_cifar10", HERE.parents[1] / "weights" / "fetch_cifar10.py")
 fetch_cifar10 = importlib.util.module_from_spec(spec)
