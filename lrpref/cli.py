@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, benchmark, composites, contrastive, conventions, data, evaluation, preprocessing, reference
+from . import __version__, benchmark, checks, composites, contrastive, conventions, data, evaluation, preprocessing, \
+    reference
 from .backend import BACKENDS, resolve, to_host
 from .explain import INITS, explain
-from .heatmap import relevance_rgb, save_panels
+from .heatmap import relevance_rgb, save_panels, tutorial_scale
 from .io import DTYPES, load
 from .preprocessing import load_image
 
@@ -28,8 +29,8 @@ Example, the paper's setting on a ResNet50 exported from torchvision:
 REFERENCE_HELP = """\
 Golden reference vectors for other LRP implementations. 'export' writes lrpref's relevance at every layer for
 a fixed suite (small networks, VGG16 and ResNet18 at reduced width; every rule, composite and convention) to
-an HDF5 file, float64; 'check' compares another implementation's file in the same schema (README, "Golden
-reference vectors") against it and prints the errors per case and layer. Exit status 1 when a dataset is
+an HDF5 file, float64; 'check' compares another implementation's file in the same schema (tutorials/guides/
+reference_vectors.md) against it and prints the errors per case and layer. Exit status 1 when a dataset is
 above the tolerance.
 
   lrpref reference export reference.h5
@@ -49,13 +50,25 @@ NumPy's thread count follows OPENBLAS_NUM_THREADS / OMP_NUM_THREADS.
 
 RULE_PARAMS = ("epsilon", "gamma", "alpha", "beta", "low", "high", "stabilizer")
 
+CONTRASTIVE = {   # contrastive.Contrastive.method: its name in the summary and the captions, its output relevance
+    "clrp1-paper": ("CLRP1 paper", "the target's logit; dual: logit / (C - 1) at every other class"),
+    "clrp1-official": ("CLRP1 official", "|logit| at the target; dual: |logit| at every other class"),
+    "clrp2-paper": ("CLRP2 paper", "the target's logit; dual: the same, target's last-layer weights negated"),
+    "clrp2-official": ("CLRP2 official", "|logit| at the target; dual: the same, target's last-layer weights negated"),
+    "sglrp-one_pass": ("SGLRP one pass", "softmax gradient: p_t (1 - p_t) at the target, -p_t p_n elsewhere"),
+    "sglrp-scaled": ("SGLRP scaled", "softmax gradient's positive part; its negative part explained apart"),
+}
+
 EXPLAIN_HELP = """\
 Explain one input with LRP and write a PNG: the input and its relevance heatmap side by side (red: evidence
 for the class, blue: against; the tutorial's colours and scale).
 
 With no arguments it explains a shipped held-out MNIST digit with the shipped 784-300-100-10 network and
-the tutorial's rules for it (composite tutorial_mnist; the Python API defaults to epsilon_gamma_box).
-Rule parameters use Zennit's names and only apply to composites that take them (see README, "Composites").
+the composite the network records for itself (the tutorial's rules, tutorial_mnist; the Python API defaults
+to epsilon_gamma_box). Warnings go to stderr, one line each: rules for non-negative inputs meeting inputs of
+both signs, input outside the model's range, an image converted to gray or colour or resized to fit.
+Rule parameters use Zennit's names and only apply to composites that take them (see
+tutorials/guides/rules.md, "Composites").
 """
 
 
@@ -75,10 +88,13 @@ def build_parser():
     p.add_argument("--target", type=int, help="the class to explain (default: the predicted class)")
     p.add_argument("--composite", choices=sorted(composites.COMPOSITES), metavar="NAME",
                    help="rules per layer: " + ", ".join(sorted(composites.COMPOSITES))
-                   + " (default: tutorial_mnist; clrp_paper with a contrastive --method)")
+                   + " (default: the composite the model records, else epsilon_gamma_box where it records its "
+                     "input range, else epsilon_plus; clrp_paper with a contrastive --method)")
     p.add_argument("--method", default="lrp", choices=("lrp", "clrp1", "clrp2", "sglrp"),
                    help="plain LRP, or a contrastive explanation: CLRP variant 1 or 2 (Gu et al. 2018) or "
-                        "SGLRP (Iwana et al. 2019); the PNG then shows target and dual maps too (default: lrp)")
+                        "SGLRP (Iwana et al. 2019); the PNG shows the input and the method's map, with the target's "
+                        "and the dual's maps between them where it computes two (CLRP; SGLRP scaled: the positive "
+                        "and negative parts) (default: lrp)")
     p.add_argument("--clrp-convention", default="paper", choices=contrastive.CONVENTIONS,
                    help="CLRP as the paper describes it or as the authors' code computes it (default: %(default)s)")
     p.add_argument("--sglrp-mode", default="one_pass", choices=contrastive.MODES,
@@ -146,7 +162,8 @@ def add_rule_arguments(p):
                    help="output relevance: the target's logit, 1, or its softmax probability (default: the "
                         "composite's, else logit)")
     p.add_argument("--convention", choices=sorted(conventions.CONVENTIONS),
-                   help="what the numbers mean: zennit (default) or tutorial (see README, Conventions)")
+                   help="what the numbers mean: " + ", ".join(sorted(conventions.CONVENTIONS))
+                        + " (default: zennit; see tutorials/guides/conventions.md)")
     for name in RULE_PARAMS:
         p.add_argument(f"--{name}", type=float, help=f"rule parameter {name}")
     p.add_argument("--zero-bias", action="store_true", help="leave biases out of the rules (Zennit's zero_params)")
@@ -177,8 +194,10 @@ def load_model(args):
 def run_explain(args):
     path, net = load_model(args)
     spec = preprocessing.of(net)
+    warnings = []
     if args.image:
         x, label, what = load_image(args.image, spec.name), None, args.image
+        warnings += checks.image_file_warnings(args.image, spec)
     elif spec.name not in ("mnist", "mnist_pair"):
         raise ValueError(f"this model takes {spec.name} images: pass one with --image")
     else:
@@ -189,40 +208,57 @@ def run_explain(args):
         x, what = xs[args.sample:args.sample + 1], f"held-out {'digit' if spec.name == 'mnist' else 'pair'} {args.sample}"
 
     params = rule_params(args)
-    composite = composites.get(args.composite or ("tutorial_mnist" if args.method == "lrp" else "clrp_paper"),
-                               net=net, **params)
+    if args.composite:
+        name, why = args.composite, "as given"
+    elif args.method == "lrp":
+        name, why = composites.recommended(net)
+    else:
+        name, why = "clrp_paper", "the contrastive papers' rules"
+    composite = composites.get(name, net=net, **params)
+    warnings += checks.range_warnings(net, x) + checks.sign_warnings(net, x, composite)
+    for message in warnings:
+        print(f"lrpref: warning: {message}", file=sys.stderr)
     if args.method == "lrp":
         e = explain(net, x, target=args.target, composite=composite, init=args.init)
-        maps = [("relevance", e.relevance)]
+        method, init = "LRP", args.init or composite.init or "logit"
+        maps = [("LRP", e.relevance)]
     else:
         result = (contrastive.sglrp(net, x, args.target, args.sglrp_mode, composite) if args.method == "sglrp" else
                   contrastive.clrp(net, x, args.target, int(args.method[-1]), args.clrp_convention, composite))
         e = result.primary
-        maps = [(result.method, result.relevance)]
+        method, init = CONTRASTIVE[result.method]
+        maps = [(method, result.relevance)]
         if result.dual is not None:
-            maps = [("target", e.relevance), ("dual", result.dual.relevance)] + maps
+            parts = ("positive part", "negative part") if args.method == "sglrp" else ("target", "dual")
+            maps = [(parts[0], e.relevance), (parts[1], result.dual.relevance)] + maps
 
     scores = to_host(e.output)[0].ravel()
     target = int(e.target[0])
+    classes = net.meta.get("classes") or []
+    named = f"{target} ({classes[target]})" if target < len(classes) and classes[target] != str(target) else target
+    start = to_host(e.init)[0].ravel()
     print(f"model      {path} ({args.dtype}, {net.xp.__name__})")
     print(f"input      {what}" + ("" if label is None else f" (label {label})"))
-    print(f"composite  {composite.name}" + ("" if not params else " with " + ", ".join(f"{k}={v}" for k, v in params.items())))
+    print(f"method     {method}")
+    print(f"composite  {composite.name} ({why})"
+          + ("" if not params else " with " + ", ".join(f"{k}={v}" for k, v in params.items())))
     shown = range(len(scores)) if len(scores) <= 10 else scores.argsort()[::-1][:5]
     print(("scores     " if len(scores) <= 10 else "top 5      ") + "  ".join(f"[{k}] {scores[k]:.2f}" for k in shown))
-    print(f"target     {target} (predicted {int(scores.argmax())}); output relevance {float(to_host(e.init).sum()):.6g}"
-          f" ({args.init or composite.init or 'logit'})")
-    print(f"relevance  sum over the input {float(to_host(e.relevance).sum()):.6g}")
+    print(f"target     {named} (predicted {int(scores.argmax())}); output relevance {start[target]:.6g} at the "
+          f"target, {float(start.sum()):.6g} in all ({init})")
+    print(f"relevance  sum over the input {float(to_host(maps[-1][1]).sum()):.6g} ({maps[-1][0]})")
     if args.show_rules:
         print(composite.describe(net))
     if args.report:
         print(e.conservation().table(sample=0))
 
-    panels = [relevance_rgb(to_host(R)[0].sum(axis=0)) for _, R in maps]
-    captions = [f"class {target}: {composite.name}"] if len(maps) == 1 else [f"{name}, class {target}" for name, _ in maps]
-    save_panels(args.output, [spec.pixels(to_host(x[0]))] + panels,
-                captions=["input" if label is None else f"input ({label})"] + captions,
-                zoom=max(1, 224 // panels[0].shape[0]))
-    print(f"wrote      {args.output}")
+    relevance = [to_host(R)[0].sum(axis=0) for _, R in maps]
+    bounds = [tutorial_scale(R) for R in relevance]
+    captions = [f"{caption}, class {named}\n(colours +-{b:.2g})" for (caption, _), b in zip(maps, bounds)]
+    captions = ["input" if label is None else f"input ({label})"] + captions
+    save_panels(args.output, [spec.pixels(to_host(x[0]))] + [relevance_rgb(R, b) for R, b in zip(relevance, bounds)],
+                captions=captions, zoom=max(1, 224 // relevance[0].shape[0]))
+    print(f"wrote      {args.output}: " + "; ".join(c.replace("\n", " ") for c in captions))
 
 
 def read_images(args, spec):
@@ -271,7 +307,7 @@ def run_evaluate(args):
 def run_reference(args):
     if args.action == "export":
         count = reference.export(args.output, args.networks, progress=sys.stderr.isatty())
-        print(f"wrote      {args.output}: {count} cases, float64 (schema: README, \"Golden reference vectors\")")
+        print(f"wrote      {args.output}: {count} cases, float64 (schema: tutorials/guides/reference_vectors.md)")
         return 0
     report = reference.check(args.reference, args.theirs, args.tolerance, args.input_only)
     print(report.table(args.every_layer))

@@ -549,6 +549,27 @@ def otsuki2024(skip="flows_skip", stabilizer=1e-5, maxpool="average2x2"):
 
 # -- lookup -----------------------------------------------------------------------------------------------------
 
+def recommended(net):
+    """The name of the composite to explain ``net`` with, and why: the one it records in ``meta["composite"]``
+    (the shipped models, torchvision exports and ``keras.applications`` files record one), else
+    ``epsilon_gamma_box`` where it records its input range (zB on the first layer needs it), else
+    ``epsilon_plus``.
+
+    Raises
+    ------
+    ValueError
+        For a recorded name that is not a composite.
+    """
+    name = net.meta.get("composite")
+    if name is not None:
+        if name not in COMPOSITES:
+            raise ValueError(f"the network records composite {name!r}, which is not one of {sorted(COMPOSITES)}")
+        return name, "recorded by the model"
+    if net.input_bounds is not None:
+        return "epsilon_gamma_box", "the model records no composite; its input range is known"
+    return "epsilon_plus", "the model records no composite nor input range"
+
+
 def get(composite, net=None, **params):
     """A :class:`Composite` by name with its parameters (or a Composite as given).
 

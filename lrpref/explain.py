@@ -90,8 +90,9 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
         (or of one sample's output shape), e.g. for contrastive methods. ``None``: the composite's own
         choice (``otsuki2024``: softmax), else the logit.
     convention : str or None
-        What numeric rule parameters mean: ``"zennit"`` (``None``, the default) or ``"tutorial"``; see
-        :mod:`lrpref.conventions`. The ``tutorial_*`` composites fix their own and do not take it.
+        What numeric rule parameters mean: ``"zennit"`` (``None``, the default), ``"tutorial"``,
+        ``"innvestigate"`` or ``"captum"``; see :mod:`lrpref.conventions`. The ``tutorial_*`` composites fix
+        their own and do not take it.
     **rule_params
         Parameters of the composite, with Zennit's names: ``epsilon``, ``gamma``, ``alpha``, ``beta``,
         ``low``, ``high``, ``stabilizer``, ``zero_bias``, ``maxpool``.
@@ -261,12 +262,14 @@ class ConservationReport:
         self.block_in = np.stack([to_host(_sample_sum(e.tensors[t])) for _, t in e.blocks]) if e.blocks else \
             np.zeros((0, n))
 
-    def plot_blocks(self, path, sample=0):
+    def plot_blocks(self, path, sample=0, title="relevance along the network"):
         """A PNG of the relevance sum along a residual network: its input, the input of every residual block
         (the tensor its shortcut starts from), and the output relevance; for one sample."""
         from .plots import line_plot
         sums = [self.total_in[sample], *self.block_in[:, sample], self.total_out[sample]]
-        line_plot(path, [("relevance sum", range(len(sums)), sums)], title="relevance along the network",
+        lost = max(abs(s - sums[-1]) for s in sums) / abs(sums[-1]) if sums[-1] else 0.0
+        line_plot(path, [(f"relevance sum (output relevance {sums[-1]:.4g}; largest change {lost:.1e} of it)",
+                          range(len(sums)), sums)], title=title,
                   xlabel="0: input, 1..B: input of residual block b, B + 1: output", ylabel="sum of relevance")
 
     def table(self, sample=None):

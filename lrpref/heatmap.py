@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .backend import to_host
+from .files import atomic_path
 
 # matplotlib's "seismic": these five colours at 0, 1/4, 1/2, 3/4, 1, linearly interpolated into 256 entries.
 SEISMIC_NODES = np.array([(0.0, 0.0, 0.3), (0.0, 0.0, 1.0), (1.0, 1.0, 1.0), (1.0, 0.0, 0.0), (0.5, 0.0, 0.0)])
@@ -43,20 +44,51 @@ def gray_rgb(x, low, high):
     return np.rint(np.clip((x - low) / (high - low), 0, 1) * 255).astype(np.uint8)
 
 
-def save_panels(path, panels, captions=None, zoom=8):
-    """Save RGB arrays side by side, each enlarged ``zoom`` times, with an optional caption under each."""
-    panels = [to_host(p) for p in panels]
-    images = [Image.fromarray(p).resize((p.shape[1] * zoom, p.shape[0] * zoom), Image.Resampling.NEAREST)
-              for p in panels]
-    gap, text_height = 8, 16 if captions else 0
-    width = sum(im.width for im in images) + gap * (len(images) + 1)
-    height = max(im.height for im in images) + 2 * gap + text_height
+def colour_bar(height, width=6):
+    """The colour scale as a panel of uint8 RGB (height, width, 3): ``+b`` at the top, 0 (white) in the middle,
+    ``-b`` at the bottom. Caption it with the bound ``b`` of the maps it stands for."""
+    lut = seismic()
+    index = np.rint(np.linspace(len(lut) - 1, 0, height)).astype(int)
+    return np.repeat(np.rint(lut[index] * 255).astype(np.uint8)[:, None], width, axis=1)
+
+
+def save_panels(path, panels, captions=None, zoom=8, title=None):
+    """Save RGB arrays side by side, each enlarged ``zoom`` times, with an optional caption under each and an
+    optional title above them all."""
+    save_grid(path, [panels], None if captions is None else [captions], zoom, title)
+
+
+def save_grid(path, rows, captions=None, zoom=8, title=None):
+    """Save rows of RGB arrays, each enlarged ``zoom`` times; ``captions`` (one list per row, lines split by
+    ``\\n``) go under the panels, ``title`` above the grid."""
+    gap, line = 8, 12   # Pillow's default font is about 11 pixels high
+    font = ImageFont.load_default()
+    grid = [[Image.fromarray(to_host(p)).resize((p.shape[1] * zoom, p.shape[0] * zoom), Image.Resampling.NEAREST)
+             for p in row] for row in rows]
+    captions = captions or [None] * len(grid)
+
+    def slot(im, caption):   # a panel's width, or its caption's where that is wider (a colour bar's)
+        return max([im.width] + [int(font.getlength(part)) + 1 for part in (caption or "").split("\n")])
+
+    slots = [[slot(im, names[i] if names else None) for i, im in enumerate(row)] for row, names in zip(grid, captions)]
+    text = [4 + line * max(c.count("\n") + 1 for c in row) if row else 0 for row in captions]
+    top = gap + (line * (title.count("\n") + 1) + 4 if title else 0)
+    width = max(sum(row) + gap * (len(row) + 1) for row in slots)
+    if title:
+        width = max(width, 2 * gap + max(int(font.getlength(part)) + 1 for part in title.split("\n")))
+    height = top + sum(max(im.height for im in row) + t + gap for row, t in zip(grid, text))
     canvas = Image.new("RGB", (width, height), "white")
-    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default()
-    x = gap
-    for i, im in enumerate(images):
-        canvas.paste(im, (x, gap))
-        if captions:
-            draw.text((x, gap + im.height + 2), captions[i], fill="black", font=font)
-        x += im.width + gap
-    canvas.save(path)
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((gap, gap), title, fill="black", font=font)
+    y = top
+    for row, names, widths, t in zip(grid, captions, slots, text):
+        x = gap
+        for i, im in enumerate(row):
+            canvas.paste(im, (x, y))
+            if names:
+                draw.text((x, y + im.height + 2), names[i], fill="black", font=font)
+            x += widths[i] + gap
+        y += max(im.height for im in row) + t + gap
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, format="PNG")

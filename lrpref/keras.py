@@ -315,6 +315,8 @@ def from_config(model_config, weights, dtype="float32", preprocessing=None):
     if preprocessing:
         spec = get_preprocessing(preprocessing)
         meta.update(preprocessing=preprocessing, input_low=spec.low, input_high=spec.high)
+    if name in APPLICATIONS:
+        meta["composite"] = "epsilon_gamma_box"   # Zennit's choice for image classifiers; what `lrpref explain` uses
     return Network(nodes, converter.input_shape, meta)
 
 

@@ -2,6 +2,8 @@
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .files import atomic_path
+
 COLOURS = ["#c0392b", "#2471a3", "#229954", "#7d3c98", "#d68910", "#17202a"]
 
 
@@ -15,9 +17,10 @@ def _ticks(low, high, count=5):
 
 
 def line_plot(path, series, title="", xlabel="", ylabel="", size=(640, 420)):
-    """Save a line plot of ``series``: a list of ``(label, xs, ys)``."""
+    """Save a line plot of ``series``: a list of ``(label, xs, ys)``; the legend sits above the plot, never on a
+    line."""
     width, height = size
-    left, right, top, bottom = 70, 20, 30, 50
+    left, right, top, bottom = 70, 20, 30 + 14 * len(series), 50
     xs_all = np.concatenate([np.asarray(xs, float) for _, xs, _ in series])
     ys_all = np.concatenate([np.asarray(ys, float) for _, _, ys in series])
     x0, x1 = xs_all.min(), xs_all.max() if xs_all.max() > xs_all.min() else xs_all.min() + 1
@@ -42,8 +45,9 @@ def line_plot(path, series, title="", xlabel="", ylabel="", size=(640, 420)):
     for k, (label, xs, ys) in enumerate(series):
         colour = COLOURS[k % len(COLOURS)]
         draw.line([to_px(x, y) for x, y in zip(xs, ys)], fill=colour, width=2)
-        draw.text((left + 10, top + 8 + 14 * k), label, fill=colour, font=font)
+        draw.text((width - right - font.getlength(label), 18 + 14 * k), label, fill=colour, font=font)
     draw.text((width / 2 - len(title) * 3, 2), title, fill="black", font=font)
     draw.text(((width - len(xlabel) * 6) / 2, height - 18), xlabel, fill="black", font=font)
     draw.text((5, 16), ylabel, fill="black", font=font)
-    image.save(path)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")

@@ -13,6 +13,8 @@ torchvision   RGB, shorter side 256 then centre crop 224, ``(v / 255 - mean) / s
 caffe         Keras' ``preprocess_input`` for VGG and ResNet: RGB to BGR, shorter       ``-mean`` .. ``255 - mean``
               side 256 then centre crop 224, ``v - mean``, mean (103.939, 116.779,
               123.68) in BGR order, unscaled
+cifar10       RGB, shorter side 32 then centre crop 32x32, ``v`` unscaled (the         0 .. 255
+              ``cifar-10-model`` package's CNN, ``weights/fetch_cifar10.py``)
 ============  ======================================================================  ===========================
 
 The resize and crop follow torchvision's reference transform (``Resize(256)``, ``CenterCrop(224)``, bilinear),
@@ -94,6 +96,7 @@ PREPROCESSING = {p.name: p for p in (
                   mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
     Preprocessing("caffe", "RGB", (224, 224), resize=256, bgr=True, mean=(103.939, 116.779, 123.68),
                   std=(1.0, 1.0, 1.0)),
+    Preprocessing("cifar10", "RGB", (32, 32), resize=32, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
 )}
 
 

@@ -6,7 +6,7 @@ The file (``format = "lrpref-reference"``, ``format_version = 1``)::
 
     /                           attributes: format, format_version, lrpref_version, description
     /networks/<network>/        attributes: description
-        model/                  the network in lrpref's network schema (README, "HDF5 schema"): its layers in
+        model/                  the network in lrpref's network schema (tutorials/guides/models.md, "HDF5 schema"): its layers in
                                 execution order with their arrays in PyTorch layout; meta holds input_low and
                                 input_high, the zB bounds
         input                   float64 (N, ...): the input batch
@@ -174,8 +174,10 @@ def cases(network, net):
     out += [Case("epsilon_plus-init_one", "epsilon_plus", init="one"),
             Case("epsilon_plus-init_softmax", "epsilon_plus", init="softmax")]
     if any(isinstance(layer, MaxPool2d) for layer in net.layers):
+        # Zennit's convention (the first of tied maxima takes all, PyTorch's gradient) for every Zennit composite;
         # "average2x2" (the LRP-for-ResNet code's) is in the otsuki2024 cases
-        out += [Case(f"epsilon_plus-maxpool_{m}", "epsilon_plus", {"maxpool": m}) for m in ("gradient", "average")]
+        out += [Case(f"{composite}-maxpool_gradient", composite, {"maxpool": "gradient"}) for composite in ZENNIT]
+        out.append(Case("epsilon_plus-maxpool_average", "epsilon_plus", {"maxpool": "average"}))
     has_add = any(isinstance(layer, Add) for layer in net.layers)
     if small:   # iNNvestigate's analyzers (it does not fold BatchNorm)
         out += [Case(f"innvestigate-{a}", "innvestigate", {"analyzer": a}) for a in composites.INNVESTIGATE]

@@ -5,7 +5,7 @@ Captum's ``LRP`` with each of its rules on every Conv2d and Linear (``EpsilonRul
 shipped CNN and VGG16 (torchvision's architecture, random initialisation). Captum seeds with the target logit
 (lrpref's ``init="logit"``). Relevance at the input and, through ``LayerLRP``, at inner layers: 1e-9 relative.
 Captum has no composite for BatchNorm networks and no rule for additions other than its own ``Addition_Module``:
-those are documented in the README, not tested here.
+those are documented in tutorials/guides/conventions.md, not tested here.
 """
 import functools
 

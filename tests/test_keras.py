@@ -92,6 +92,7 @@ def test_float32_logits_equal_keras(saved, arch):
     assert net.dtype == np.float32
     assert relative(net.forward(x.transpose(0, 3, 1, 2)), logits(model, x)) < 1e-4
     assert net.meta["had_softmax"] and net.meta["preprocessing"] == "caffe"
+    assert net.meta["composite"] == "epsilon_gamma_box"   # what `lrpref explain` uses for it
 
 
 @pytest.mark.parametrize("arch", ["vgg19", "resnet101", "resnet152"])

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 from zennit.attribution import Gradient
-from zennit.composites import EpsilonPlus
+from zennit.composites import EpsilonAlpha2Beta1, EpsilonAlpha2Beta1Flat, EpsilonGammaBox, EpsilonPlus, \
+    EpsilonPlusFlat
 
 import naive
+import reference_torch
 import torch_models
 from lrpref import Stabilizer, cli, composites, conventions, io, reference
 
@@ -90,50 +92,36 @@ def test_mlp_vectors_equal_the_formulas(suite, case):
 
 # -- Zennit's answers for the CNN, as a file in the schema --------------------------------------------------------
 
-def torch_cnn(group):
-    """The CNN from the file (h5py alone) as PyTorch modules, with the node names."""
-    modules, names = [], []
-    for key in sorted(group["model/nodes"]):
-        node = group[f"model/nodes/{key}"]
-        kind, attrs = node.attrs["type"], dict(node.attrs)
-        if kind == "Conv2d":
-            w = torch.from_numpy(node["weight"][()])
-            top, bottom, left, right = attrs["padding"]
-            assert top == bottom and left == right
-            m = torch.nn.Conv2d(w.shape[1], w.shape[0], tuple(w.shape[2:]), tuple(attrs["stride"]), (top, left))
-            m.weight.data, m.bias.data = w, torch.from_numpy(node["bias"][()])
-        elif kind == "Dense":
-            w = torch.from_numpy(node["weight"][()])
-            m = torch.nn.Linear(w.shape[1], w.shape[0])
-            m.weight.data, m.bias.data = w, torch.from_numpy(node["bias"][()])
-        elif kind == "MaxPool2d":
-            m = torch.nn.MaxPool2d(tuple(attrs["kernel_size"]), tuple(attrs["stride"]), tuple(attrs["padding"][::2]))
-        elif kind == "AvgPool2d":
-            m = torch.nn.AvgPool2d(tuple(attrs["kernel_size"]), tuple(attrs["stride"]))
-        elif kind == "AdaptiveAvgPool2d":
-            m = torch.nn.AdaptiveAvgPool2d(tuple(attrs["output_size"]))
-        elif kind == "ZeroPad2d":
-            top, bottom, left, right = attrs["padding"]
-            m = torch.nn.ZeroPad2d((left, right, top, bottom))
-        elif kind == "Dropout":
-            m = torch.nn.Dropout(float(attrs["p"]))
-        else:
-            m = getattr(torch.nn, kind)()
-        modules.append(m)
-        names.append(node.attrs["name"])
-    return torch.nn.Sequential(*modules).double().eval(), names
+ZENNIT_COMPOSITES = {   # lrpref's name: Zennit's composite, with the CNN's zB bounds
+    "epsilon_gamma_box": lambda: EpsilonGammaBox(low=-1.0, high=1.0),
+    "epsilon_plus": EpsilonPlus,
+    "epsilon_plus_flat": EpsilonPlusFlat,
+    "epsilon_alpha2_beta1": EpsilonAlpha2Beta1,
+    "epsilon_alpha2_beta1_flat": EpsilonAlpha2Beta1Flat,
+}
 
 
-def zennit_answers(suite, case):
-    """Zennit's EpsilonPlus on the CNN from the file, seeded with the case's stored init: every layer."""
+def zennit_answers(suite, case, composite="epsilon_plus"):
+    """Zennit's composite on the CNN built from the file by weights/reference_torch.py (h5py alone), seeded with the
+    case's stored init: the relevance of every layer's output, named as the file names them."""
+    model, names, x = reference_torch.build(suite, "cnn")
     with h5py.File(suite) as f:
-        group = f["networks/cnn"]
-        model, names = torch_cnn(group)
-        x, init = group["input"][()], group[f"cases/{case}/init"][()]
+        init = f[f"networks/cnn/cases/{case}/init"][()]
     captured, _ = torch_models.capture_output_gradients(dict(zip(names, model)))
-    with Gradient(model, EpsilonPlus()) as attributor:
+    with Gradient(model, ZENNIT_COMPOSITES[composite]()) as attributor:
         _, relevance = attributor(torch.from_numpy(x).requires_grad_(True), torch.from_numpy(init))
     return {"input": relevance.detach().numpy(), **captured}
+
+
+@pytest.mark.parametrize("composite", ZENNIT_COMPOSITES)
+def test_zennit_passes_every_zennit_convention_case_at_every_layer(suite, composite):
+    """Every Zennit composite has a case with Zennit's max-pool convention (``-maxpool_gradient``) that Zennit
+    passes at every layer, through the CNN's tied maxima, at the default tolerance (1e-9 relative: float64
+    rounding on a well-conditioned 9x9 network is about 1e-15)."""
+    case = f"{composite}-maxpool_gradient"
+    answers = zennit_answers(suite, case, composite)
+    report = reference.check(suite, {f"cnn/{case}": answers})
+    assert report.ok and len(report.rows) == len(answers) == 14
 
 
 def write_theirs(path, answers):

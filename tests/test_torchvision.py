@@ -2,7 +2,7 @@
 
 The reference models are the export script's plain-PyTorch architectures, which carry torchvision's module
 names (their state dicts load into torchvision's models key for key; checked against torchvision 0.29,
-see the README). PyTorch runs float64 throughout, so float64 logits agree to 1e-10.
+see tutorials/guides/models.md). PyTorch runs float64 throughout, so float64 logits agree to 1e-10.
 """
 import functools
 
@@ -64,6 +64,7 @@ def test_logits_equal_pytorch(exported, arch):
     net = getattr(lrpref.models, arch)(weights=path, dtype="float64")
     assert relative(net.forward(x64), ref64) < 1e-10
     assert net.meta["preprocessing"] == "torchvision" and net.meta["architecture"] == arch
+    assert net.meta["composite"] == "epsilon_gamma_box"   # what `lrpref explain` uses for it
 
 
 def test_node_names_are_torchvision_module_paths(exported):

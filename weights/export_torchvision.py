@@ -136,6 +136,7 @@ def export(arch, state, dtype="float32"):
     net = layout.build(arch, layout.state_dict_params(state, dtype))
     spec = PREPROCESSING["torchvision"]
     net.meta.update(preprocessing="torchvision", input_low=spec.low, input_high=spec.high,
+                    composite="epsilon_gamma_box",   # what `lrpref explain` uses unless told otherwise
                     description=f"torchvision {arch}, exported by weights/export_torchvision.py")
     return net
 

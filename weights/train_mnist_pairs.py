@@ -85,7 +85,8 @@ def main():
             converted.append(layers.AdaptiveAvgPool2d(1))
         else:
             converted.append(getattr(layers, name)())
-    meta = {"input_low": -1.0, "input_high": 1.0, "preprocessing": "mnist_pair", "classes": [str(d) for d in range(10)],
+    meta = {"input_low": -1.0, "input_high": 1.0, "preprocessing": "mnist_pair",
+            "composite": "epsilon_gamma_box", "classes": [str(d) for d in range(10)],
             "held_out_top2": score,
             "description": "two MNIST digits side by side, trained by weights/train_mnist_pairs.py; share of 2,000 "
                            f"held-out canvases whose two highest logits are the two digits: {score:.4f}"}

@@ -3,23 +3,22 @@
 #
 # This follows the first part of the Montavon LRP tutorial (heatmapping.org/tutorial): a 784-300-100-10 ReLU
 # network on MNIST digits, explained with four array steps per layer. We write those steps by hand first,
-# then let lrpref run them, and check that both agree to the last digits.
+# then let lrpref run them, and check that both agree up to float64 rounding.
 #
-# Run it with `python tutorials/01_mnist/tutorial.py [OUTPUT_FOLDER]`; it writes PNG heatmaps there
-# (default: `tutorial_output/`). The tests run it too, so it cannot go stale.
+# Run it with `python tutorials/01_mnist/tutorial.py [OUTPUT_FOLDER]` (it prints this text too), or open it
+# as a notebook (`pip install ".[tutorials]"`, then Jupyter); it writes PNG figures to the folder (default:
+# `tutorial_output/`). The tests run it both ways, so it cannot go stale.
 
 # %%
-import sys
-from pathlib import Path
-
 import numpy as np
 
 import lrpref
 from lrpref import data, layers
-from lrpref.heatmap import gray_rgb, relevance_rgb, save_panels
+from lrpref.heatmap import colour_bar, gray_rgb, relevance_rgb, save_grid, tutorial_scale
+from lrpref.narrate import arguments, narrate, output_folder
 
-out = Path(sys.argv[1] if len(sys.argv) > 1 else "tutorial_output")
-out.mkdir(parents=True, exist_ok=True)
+narrate(globals())
+out = output_folder(arguments())
 
 # %% [markdown]
 # ## The network and the data
@@ -116,29 +115,55 @@ print(e.conservation().table(sample=0))
 # %% [markdown]
 # ## Heatmaps
 #
-# Red is evidence for the true class, blue against it (the tutorial's colours: seismic darkened by 0.85,
-# scale `10 * mean(|R|^3)^(1/3)`).
+# Red is evidence for the true class, blue against it (the tutorial's colours: seismic darkened by 0.85).
+# All twelve maps share one colour scale `[-b, b]`, the tutorial's `b = 10 * mean(|R|^3)^(1/3)` taken over
+# the twelve, so that a darker map really holds more relevance; the bar on the right shows it.
 
 # %%
-digits = [gray_rgb(x[0], -1, 1) for x in X]
-heatmaps = [relevance_rgb(r[0]) for r in e.relevance]
-save_panels(out / "mnist_digits.png", digits, captions=[str(t) for t in T], zoom=4)
-save_panels(out / "mnist_tutorial_rules.png", heatmaps, captions=[str(t) for t in T], zoom=4)
+def figure(path, title, relevance, b):
+    """The digits above, their maps below on the shared scale [-b, b], and the colour bar."""
+    digits = [gray_rgb(x[0], -1, 1) for x in X]
+    maps = [relevance_rgb(r[0], b) for r in relevance] + [colour_bar(28)]
+    save_grid(path, [digits, maps], [[f"label {t}" for t in T], [f"R, {t}" for t in T] + [f"+-{b:.2g}"]], zoom=4,
+              title=title)
+    print(f"wrote {path}: {title}; colours from -{b:.2g} (blue) to +{b:.2g} (red)")
+
+
+b = tutorial_scale(e.relevance)
+figure(out / "mnist_tutorial_rules.png", "Trained MLP, tutorial_mnist rules: relevance of the true class",
+       e.relevance, b)
 
 # %% [markdown]
 # ## Other rules, and the convolutional network
 #
 # Zennit's composites run on the same network: `epsilon_gamma_box` (zB on the first convolution, gamma on
 # the others, epsilon on dense layers) and `epsilon_plus` (z-plus on convolutions). On the MLP, which has no
-# convolution, both reduce to LRP-epsilon with epsilon = 1e-6: close to LRP-0, and noisier. The small CNN,
-# also shipped, shows their intended use.
+# convolution, both reduce to LRP-epsilon with epsilon = 1e-6 on every layer: the two maps are the same
+# array, so we draw it once. It is close to LRP-0, and noisier than the tutorial's rules. The small CNN, also
+# shipped, shows their intended use; the last row shows where its two composites differ.
 
 # %%
+mlp = {c: lrpref.explain(net, X, target=T, composite=c).relevance for c in ("epsilon_gamma_box", "epsilon_plus")}
+same = np.array_equal(mlp["epsilon_gamma_box"], mlp["epsilon_plus"])
+print(f"MLP: epsilon_gamma_box and epsilon_plus give the same array: {same}")
+assert same
+figure(out / "mnist_mlp_epsilon.png",
+       "Trained MLP, epsilon_gamma_box = epsilon_plus here (LRP-epsilon 1e-6 everywhere)",
+       mlp["epsilon_plus"], tutorial_scale(mlp["epsilon_plus"]))
+
 cnn = lrpref.load(data.model_path("mnist_cnn"), dtype="float64")
-for name, model in (("mlp", net), ("cnn", cnn)):
-    for composite in ("epsilon_gamma_box", "epsilon_plus"):
-        relevance = lrpref.explain(model, X, target=T, composite=composite).relevance
-        save_panels(out / f"mnist_{name}_{composite}.png", [relevance_rgb(r[0]) for r in relevance],
-                    captions=[str(t) for t in T], zoom=4)
-        print(f"{name} {composite}: relevance sums {np.round(relevance.reshape(12, -1).sum(axis=1)[:4], 2)} ...")
-print(f"wrote the heatmaps to {out}/")
+both = {c: lrpref.explain(cnn, X, target=T, composite=c).relevance for c in ("epsilon_gamma_box", "epsilon_plus")}
+b = tutorial_scale(np.stack(list(both.values())))
+difference = both["epsilon_gamma_box"] - both["epsilon_plus"]
+rows = [[gray_rgb(x[0], -1, 1) for x in X]] + [[relevance_rgb(r[0], b) for r in R] + [colour_bar(28)]
+                                                for R in (*both.values(), difference)]
+save_grid(out / "mnist_cnn_composites.png", rows,
+          [[f"label {t}" for t in T]] + [[f"{name}" if k == 0 else "" for k in range(12)] + [f"+-{b:.2g}"]
+                                          for name in ("eps_gamma_box", "epsilon_plus", "difference")],
+          zoom=4, title="Trained CNN: epsilon_gamma_box, epsilon_plus, and their difference, on one scale")
+for name, R in both.items():
+    print(f"CNN {name}: relevance sums {np.round(R.reshape(12, -1).sum(axis=1)[:4], 2)} ...")
+largest = np.abs(difference).max() / np.abs(both["epsilon_plus"]).max()
+print(f"CNN: the two composites differ by up to {largest:.2f} of the largest relevance (gamma vs z-plus on the "
+      "second convolution, zB vs z-plus on the first)")
+print(f"wrote the figures to {out}/")

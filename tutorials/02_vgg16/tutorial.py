@@ -8,7 +8,8 @@
 #     python tutorials/02_vgg16/tutorial.py [OUTPUT_FOLDER] [--weights FILE]
 #
 # Without `--weights` the network has random weights: everything runs, but the heatmaps show the
-# architecture, not a cat. For real weights (see this folder's README):
+# architecture and the image's contrasts, not a cat; the script says so when it runs and in every figure's
+# title. For real weights (see this folder's README):
 #
 # - torchvision: where torchvision is installed, `torch.save(torchvision.models.vgg16(weights="IMAGENET1K_V1")
 #   .state_dict(), "vgg16.pth")`, then here `python weights/export_torchvision.py vgg16 vgg16.h5
@@ -18,21 +19,21 @@
 # The photograph is scikit-image's "chelsea" (CC0, by Stefan van der Walt), a tabby cat.
 
 # %%
-import argparse
-from pathlib import Path
+import numpy as np
 
 import lrpref
-from lrpref.heatmap import relevance_rgb, save_panels
-from lrpref.preprocessing import load_image
+from lrpref.heatmap import colour_bar, relevance_rgb, save_grid, tutorial_scale
+from lrpref.narrate import arguments, here, narrate, network_title, output_folder
 from lrpref.preprocessing import get as preprocessing
+from lrpref.preprocessing import load_image
 
-HERE = Path(__file__).resolve().parent
-parser = argparse.ArgumentParser()
-parser.add_argument("output", nargs="?", default="tutorial_output")
-parser.add_argument("--weights", help="an lrpref file from export_torchvision.py or a Keras VGG16 .h5")
-args = parser.parse_args()
-out = Path(args.output)
-out.mkdir(parents=True, exist_ok=True)
+narrate(globals())
+HERE = here(globals())
+args = arguments(weights="an lrpref file from export_torchvision.py or a Keras VGG16 .h5")
+out = output_folder(args)
+WHO = network_title(args, "VGG16", "Its maps show what random filters respond to (edges and contrasts, such as "
+                    "the cat's eyes), not evidence for a class; do not read them as an explanation (this folder's "
+                    "README says where trained weights come from).")
 
 # %% [markdown]
 # ## The network and the image
@@ -72,19 +73,27 @@ e = lrpref.explain(net, x, target=target, composite="tutorial_vgg16")
 # classifier's first layer; in lrpref's network the adaptive pool before it has the same input.)
 
 # %%
-names = {"features.1": 1, "features.11": 11, "features.21": 21, "avgpool": 31}
+names = {"avgpool": 31, "features.21": 21, "features.11": 11, "features.1": 1}
+panels, captions = [spec.pixels(x[0])], ["input"]
 for name, depth in names.items():
     R = e.layers[net.names.index(name)][0].sum(axis=0)
-    save_panels(out / f"vgg16_depth{depth}.png", [relevance_rgb(R)], zoom=max(1, 224 // R.shape[0]))
-    print(f"layer {depth:>2}: relevance map of {R.shape[0]}x{R.shape[1]}, sum {R.sum():.4g}")
+    b = tutorial_scale(R)
+    up = 224 // R.shape[0]   # nearest-neighbour enlargement to the input's size, for one figure
+    panels.append(relevance_rgb(np.kron(R, np.ones((up, up))), b))
+    captions.append(f"layer {depth} ({R.shape[0]}x{R.shape[1]})\n+-{b:.2g}")
+    print(f"layer {depth:>2}: relevance map of {R.shape[0]}x{R.shape[1]}, sum {R.sum():.4g}, colours +-{b:.2g}")
+save_grid(out / "vgg16_depths.png", [panels + [colour_bar(224, 12)]], [captions + ["scale:\neach +-b"]], zoom=1,
+          title=f"{WHO}, tutorial_vgg16 rules: relevance entering layers 31, 21, 11 and 1 (each on its own scale)")
 
 # %% [markdown]
 # ## The pixel heatmap
 
 # %%
 pixels = e.relevance[0].sum(axis=0)
-save_panels(out / "vgg16_pixels.png", [spec.pixels(x[0]), relevance_rgb(pixels)],
-            captions=["input", f"class {target}: tutorial_vgg16"], zoom=1)
+b = tutorial_scale(pixels)
+save_grid(out / "vgg16_pixels.png", [[spec.pixels(x[0]), relevance_rgb(pixels, b), colour_bar(224, 12)]],
+          [["input", f"relevance of class {target}", f"+-{b:.2g}"]], zoom=1,
+          title=f"{WHO}, tutorial_vgg16 rules:\nrelevance of class {target} at the pixels")
 report = e.conservation()
 print(f"output relevance {report.total_out[0]:.4g}, input relevance {report.total_in[0]:.4g}")
 print(f"wrote the heatmaps to {out}/")

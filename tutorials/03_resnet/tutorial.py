@@ -10,26 +10,27 @@
 #     python tutorials/03_resnet/tutorial.py [OUTPUT_FOLDER] [--weights FILE]
 #
 # `--weights` takes a ResNet50 exported from torchvision with `weights/export_torchvision.py` (see
-# tutorial 2's README for how to get pretrained weights); without it the network has random weights.
+# tutorial 2's README for how to get pretrained weights); without it the network has random weights, and the
+# script says so when it runs and in its figures' titles.
 
 # %%
-import argparse
-from pathlib import Path
+import numpy as np
 
 import lrpref
 from lrpref import evaluation
 from lrpref.composites import SKIP
-from lrpref.heatmap import relevance_rgb, save_panels
+from lrpref.heatmap import colour_bar, relevance_rgb, save_grid, tutorial_scale
+from lrpref.narrate import arguments, here, narrate, network_title, output_folder
+from lrpref.plots import line_plot
 from lrpref.preprocessing import get as preprocessing
 from lrpref.preprocessing import load_image
 
-HERE = Path(__file__).resolve().parent
-parser = argparse.ArgumentParser()
-parser.add_argument("output", nargs="?", default="tutorial_output")
-parser.add_argument("--weights", help="an lrpref ResNet50 from weights/export_torchvision.py")
-args = parser.parse_args()
-out = Path(args.output)
-out.mkdir(parents=True, exist_ok=True)
+narrate(globals())
+HERE = here(globals())
+args = arguments(weights="an lrpref ResNet50 from weights/export_torchvision.py")
+out = output_folder(args)
+WHO = network_title(args, "ResNet50", "The maps show how the splitting methods differ, not what a trained "
+                    "network attends to, and the Insertion/Deletion numbers below mean nothing.")
 
 net = lrpref.models.resnet50(weights=args.weights)
 spec = preprocessing(net.meta["preprocessing"])
@@ -45,18 +46,35 @@ x = spec.normalize(image01)
 # send nothing down identity shortcuts. Everything else is their pipeline: z-plus everywhere, the first
 # convolution on an all-ones input, BatchNorm passed through, the output relevance the softmax probability.
 
+#
+# The first row shows the five maps on one colour scale (the same output relevance, the softmax probability,
+# starts each); the second row shows how each differs from the paper's `flows_skip`, on a scale of its own,
+# since the differences are smaller than the maps.
+
 # %%
-panels, captions = [spec.pixels(x[0])], ["input"]
+maps = {}
 for skip in sorted(SKIP):
     e = lrpref.explain(net, x, composite="otsuki2024", skip=skip)
-    panels.append(relevance_rgb(e.relevance[0].sum(axis=0)))
-    captions.append(skip)
+    maps[skip] = e.relevance[0].sum(axis=0)
     print(f"{skip:18s} relevance sum {e.relevance.sum():.5f}   output relevance (p) {e.init.sum():.5f}")
 zennit = lrpref.explain(net, x, composite="epsilon_plus", init="softmax")
-panels.append(relevance_rgb(zennit.relevance[0].sum(axis=0)))
-captions.append("epsilon_plus")
+maps["epsilon_plus"] = zennit.relevance[0].sum(axis=0)
 print(f"{'epsilon_plus':18s} relevance sum {zennit.relevance.sum():.5f}   (Zennit's proportional split)")
-save_panels(out / "resnet_splits.png", panels, captions, zoom=1)
+
+b = tutorial_scale(np.stack(list(maps.values())))
+differences = {name: R - maps["flows_skip"] for name, R in maps.items() if name != "flows_skip"}
+d = tutorial_scale(np.stack(list(differences.values())))
+for name, D in differences.items():
+    print(f"{name:18s} differs from flows_skip by up to {np.abs(D).max() / np.abs(maps['flows_skip']).max():.2f} "
+          "of its largest value")
+rows = [[spec.pixels(x[0])] + [relevance_rgb(R, b) for R in maps.values()] + [colour_bar(224, 12)],
+        [spec.pixels(x[0])] + [relevance_rgb(differences[name], d) if name in differences
+                               else np.full((224, 224, 3), 255, np.uint8) for name in maps] + [colour_bar(224, 12)]]
+save_grid(out / "resnet_splits.png", rows,
+          [["input"] + list(maps) + [f"+-{b:.2g}"], ["input"] + [f"{n} - flows_skip" if n in differences else ""
+                                                            for n in maps] + [f"+-{d:.2g}"]],
+          zoom=1, title=f"{WHO}: the four splits of otsuki2024 and Zennit's (epsilon_plus); below, the differences "
+                        "from flows_skip")
 
 # %% [markdown]
 # ## Conservation, shown
@@ -70,7 +88,8 @@ save_panels(out / "resnet_splits.png", panels, captions, zoom=1)
 # %%
 e = lrpref.explain(net, x, composite="otsuki2024")
 report = e.conservation()
-report.plot_blocks(out / "resnet_conservation.png")
+report.plot_blocks(out / "resnet_conservation.png",
+                   title=f"{WHO}, otsuki2024 (flows_skip): relevance along the network")
 for name, value in zip(report.block_names[::5], report.block_in[::5, 0]):
     print(f"entering {name:16s} {value:.5f}")
 print(f"at the pixels           {report.total_in[0]:.5f}")
@@ -88,6 +107,9 @@ maps = evaluation.heat_quantization(e.relevance.sum(axis=1), 8)
 result = evaluation.insertion_deletion(net, image01, maps, e.target, step=2500)
 print(f"Insertion {result.insertion_auc[0]:.4f}  Deletion {result.deletion_auc[0]:.4f}  "
       f"ID {result.id_score[0]:.4f}  ({len(result.fraction)} steps)")
-evaluation.write_results(out, [{"image": "chelsea.jpg", "insertion_auc": result.insertion_auc[0],
-                                "deletion_auc": result.deletion_auc[0], "id_score": result.id_score[0]}], result)
+line_plot(out / "resnet_insertion_deletion.png",
+          [(f"insertion (AUC {result.insertion_auc[0]:.3f})", result.fraction, result.insertion[0]),
+           (f"deletion (AUC {result.deletion_auc[0]:.3f})", result.fraction, result.deletion[0])],
+          title=f"{WHO}: Insertion and Deletion, chelsea.jpg", xlabel="share of pixels",
+          ylabel="probability of the label")
 print(f"wrote the figures to {out}/")

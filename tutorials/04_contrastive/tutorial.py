@@ -9,17 +9,15 @@
 #     python tutorials/04_contrastive/tutorial.py [OUTPUT_FOLDER]
 
 # %%
-import sys
-from pathlib import Path
-
 import numpy as np
 
 import lrpref
 from lrpref import contrastive, data
-from lrpref.heatmap import gray_rgb, relevance_rgb, save_panels
+from lrpref.heatmap import colour_bar, gray_rgb, relevance_rgb, save_grid, tutorial_scale
+from lrpref.narrate import arguments, narrate, output_folder
 
-out = Path(sys.argv[1] if len(sys.argv) > 1 else "tutorial_output")
-out.mkdir(parents=True, exist_ok=True)
+narrate(globals())
+out = output_folder(arguments())
 net = lrpref.load(data.model_path("mnist_pairs_cnn"), dtype="float64")
 x, pairs = data.mnist_pairs(4, seed=3)
 print("the canvases hold", [f"{a} and {b}" for a, b in pairs])
@@ -60,18 +58,27 @@ for side, name in ((0, "left"), (1, "right")):
 # %% [markdown]
 # ## Side by side
 #
-# One PNG per canvas: the input, then for the left digit and for the right digit the four maps. LRP's two
-# maps look alike; CLRP's and SGLRP's each keep the digit they explain.
+# One PNG per canvas: a column per method; its map for the left digit, for the right digit, and their
+# difference (left minus right), all three on the method's own colour scale (its bound in the bottom row's caption).
+# LRP's two maps look alike, so their difference is faint; CLRP's and SGLRP's each keep the digit they
+# explain, so their difference shows the two digits in opposite colours.
 
 # %%
 for k in range(len(x)):
-    panels = [gray_rgb(x[k, 0], -1, 1)]
-    captions = [f"{pairs[k, 0]} and {pairs[k, 1]}"]
-    for name, side in (("left", 0), ("right", 1)):
-        for method, R in rows[name].items():
-            panels.append(relevance_rgb(R[k].sum(axis=0)))
-            captions.append(f"{method}: {pairs[k, side]}")
-    save_panels(out / f"contrastive_{k}.png", panels, captions, zoom=4)
+    grid, captions = [[], [], []], [[], [], []]
+    for method in METHODS:
+        left, right = rows["left"][method][k].sum(axis=0), rows["right"][method][k].sum(axis=0)
+        b = tutorial_scale(np.stack([left, right]))
+        for r, (R, what) in enumerate(((left, f"{pairs[k, 0]}"), (right, f"{pairs[k, 1]}"),
+                                       (left - right, "left - right"))):
+            grid[r].append(relevance_rgb(R, b))
+            captions[r].append(f"{method}: {what}" + (f" (+-{b:.2g})" if r == 2 else ""))
+    for r in range(3):
+        grid[r] = [gray_rgb(x[k, 0], -1, 1)] + grid[r] + [colour_bar(28)]
+        captions[r] = [("explain left", "explain right", "difference")[r]] + captions[r] + [""]
+    save_grid(out / f"contrastive_{k}.png", grid, captions, zoom=4,
+              title=f"Trained mnist_pairs_cnn, clrp_paper rules: canvas {pairs[k, 0]} | {pairs[k, 1]}; "
+                    "each method on its own scale")
 
 # %% [markdown]
 # ## A caveat: CLRP2 needs z-plus
