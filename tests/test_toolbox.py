@@ -24,7 +24,8 @@ import pytest
 import lrpref
 import naive
 from cases import relative_error
-from lrpref import layers, toolbox
+from lrpref import Network, layers, toolbox
+from lrpref.backend import to_host
 
 FILE = Path(__file__).resolve().parents[2] / "shared" / "peer-references" / "lrp-toolbox-1.3.1" / \
     "toolbox_references.h5"
@@ -77,7 +78,7 @@ def test_reproduces_the_toolbox_at_every_layer(net_name, case):
         g, spec, net, x = read_case(f, net_name, case)
         output = net.forward(x)
         assert relative_error(output, g["output"][()]) < TOL     # the layout is read right
-        assert np.array_equal(output.argmax(axis=1), g["target"][()])
+        assert np.array_equal(to_host(output.argmax(axis=1)), g["target"][()])
         for rule in RULES:
             assert json.loads(g["relevance"][rule].attrs["param"]) == RULES[rule][1]
             e = explain(net, x, g["init"][()], rule)
@@ -124,7 +125,9 @@ def toolbox_params(spec, hwc, rng):
 
 
 def twin_relevances(net, x, init, variant, param):
-    """The relevance of every layer's input from tests/naive.py's Toolbox rules, one sample at a time."""
+    """The relevance of every layer's input from tests/naive.py's Toolbox rules, one sample at a time (on the
+    host: the network may live on CuPy)."""
+    net = Network(net.nodes, net.input_shape, net.meta).to("numpy")
     per_layer = [[] for _ in net.layers]
     for n in range(x.shape[0]):
         a, steps = x[n], []
@@ -173,7 +176,7 @@ def test_other_geometries_equal_the_toolbox_formulas(rng, geometry, rule, inputs
     net = toolbox.network(spec, params, hwc)
     x = rng.uniform(-1 if inputs == "mixed" else 0, 1, size=(4, hwc[2], hwc[0], hwc[1]))
     x = np.round(x, 1)   # rounding makes tied maxima in the max pools
-    output = net.forward(x)
+    output = to_host(net.forward(x))   # the seed is built on the host (the network may live on CuPy)
     init = np.zeros_like(output)
     init[np.arange(4), output.argmax(axis=1)] = output.max(axis=1)   # the Toolbox demos' ypred * mask
     e = explain(net, x, init, rule)

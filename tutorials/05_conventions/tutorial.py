@@ -6,20 +6,19 @@
 # same network do not match. Here one network is explained with the same composite and the same number in the
 # three conventions, side by side on one colour scale, and the differences are printed with their causes.
 #
-#     python tutorials/05_conventions/tutorial.py [OUTPUT_FOLDER]
+# Run it with `python tutorials/05_conventions/tutorial.py [OUTPUT_FOLDER]` (it prints this text too), or open
+# it as a notebook (`pip install ".[tutorials]"`, then Jupyter).
 
 # %%
-import sys
-from pathlib import Path
-
 import numpy as np
 
 import lrpref
 from lrpref import data, layers
-from lrpref.heatmap import gray_rgb, relevance_rgb, save_panels, tutorial_scale
+from lrpref.heatmap import colour_bar, gray_rgb, relevance_rgb, save_panels, tutorial_scale
+from lrpref.narrate import arguments, narrate, output_folder
 
-out = Path(sys.argv[1] if len(sys.argv) > 1 else "tutorial_output")
-out.mkdir(parents=True, exist_ok=True)
+narrate(globals())
+out = output_folder(arguments())
 
 # %% [markdown]
 # ## A network of the Toolbox's kind
@@ -73,11 +72,12 @@ def column(images):
     return np.concatenate([part for image in images for part in (image, gap)][:-1])
 
 
-bar = np.linspace(scale, -scale, column([X[0, 0]] * len(X)).shape[0])[:, None].repeat(8, axis=1)
-panels = [column([gray_rgb(x[0], -1, 1) for x in X])] + \
-         [column([relevance_rgb(r, scale) for r in relevance[c]]) for c in CONVENTIONS] + [relevance_rgb(bar, scale)]
+digits = column([gray_rgb(x[0], -1, 1) for x in X])
+panels = [digits] + [column([relevance_rgb(r, scale) for r in relevance[c]]) for c in CONVENTIONS] + \
+         [colour_bar(digits.shape[0])]
 captions = ["input"] + [f"{c}" for c in CONVENTIONS] + [f"+-{scale:.2f}"]
-save_panels(out / "conventions.png", panels, captions=captions, zoom=5)
+save_panels(out / "conventions.png", panels, captions=captions, zoom=5,
+            title="epsilon 0.25 on a sum-pool MNIST CNN in three conventions (one colour scale)")
 print(f"wrote {out / 'conventions.png'}: input, zennit, tutorial, toolbox; colour bar from +{scale:.3f} "
       f"(top) to -{scale:.3f} (bottom)")
 
