@@ -104,25 +104,32 @@ def sensitivity(load64, x, run, draws=3, size=1e-8, seed=0, continuous=False):
     reference = run(net, x)
     worst = np.zeros(len(x))
     for _ in range(draws):
-        perturbed = load64()
-        perturbed._map(lambda a: a * (1 + size * rng.uniform(-1, 1, a.shape)))
-        xp_ = x * (1 + size * rng.uniform(-1, 1, x.shape))
-        change = per_sample_error(run(perturbed, xp_), reference) / size
+        other = load64()
+        other._map(lambda a: perturbed(a, size, rng))
+        xp_ = perturbed(x, size, rng)
+        change = per_sample_error(run(other, xp_), reference) / size
         if not continuous:
-            change[~same_choices(net, x, perturbed, xp_)] = np.inf
+            change[~same_choices(net, x, other, xp_)] = np.inf
         worst = np.maximum(worst, change)
     return worst
 
 
-def condition_number(run, arrays, draws=3, size=1e-8, seed=0):
-    """The relative condition number of ``run(*arrays)`` (float64 arrays), measured as in :func:`sensitivity`
-    for a whole batch: the largest ``max |change| / max |run(*arrays)|`` per unit relative perturbation of
-    every array."""
+def perturbed(value, size, rng):
+    """``value`` (an array, or a layer: every array of it) times ``1 + size * uniform(-1, 1)`` entrywise."""
+    if hasattr(value, "map_arrays"):
+        return value.map_arrays(lambda a: perturbed(a, size, rng))
+    return value * (1 + size * rng.uniform(-1, 1, np.shape(value)))
+
+
+def condition_number(run, args, draws=3, size=1e-8, seed=0):
+    """The relative condition number of ``run(*args)`` (float64 arrays or layers), measured as in
+    :func:`sensitivity` for the whole result: the largest ``max |change| / max |run(*args)|`` per unit relative
+    perturbation of every array."""
     rng = np.random.default_rng(seed)
-    reference = run(*arrays)
-    changes = [per_sample_error(run(*(a * (1 + size * rng.uniform(-1, 1, a.shape)) for a in arrays))[None],
-                                reference[None])[0] / size for _ in range(draws)]
-    return max(changes)
+    reference = backend.to_host(run(*args))
+    scale = max(np.abs(reference).max(), 1e-300)
+    return max(np.abs(backend.to_host(run(*(perturbed(a, size, rng) for a in args))) - reference).max() / scale / size
+               for _ in range(draws))
 
 
 def dot_rounding(n, unit=UNIT_ROUNDOFF_32):
