@@ -142,6 +142,14 @@ def float32_bound(net, condition):
     return dot_rounding(longest_dot_product(net)) * condition
 
 
+def forward_condition(load64, x):
+    """Per sample, the relative condition of the logits ``net.forward(x)`` (see :func:`sensitivity`). The forward
+    pass is continuous (a ReLU or a max pool whose choice flips changes its output by the near-tie's gap), so
+    flips under the perturbation are allowed; one draw, as a forward pass of a large network is costly."""
+    return sensitivity(load64, backend.to_host(x).astype(np.float64), lambda net, v: net.forward(v), draws=1,
+                       continuous=True)
+
+
 def float64_difference(n, condition):
     """Two float64 computations of the same smooth result (other summation orders: another BLAS kernel, batch
     size, formula or library) differ by at most twice the first-order bound ``lambda * sqrt(n) * u * condition``

@@ -25,7 +25,7 @@ import lrpref
 import torch_models
 from torch_models import relative
 
-TOL = 1e-9
+TOL = 1e-9   # float64 rounding across two libraries: see the module docstring
 CASES = {   # id: lrpref's captum composite parameters, Captum's rule for every Conv2d and Linear (None: its default)
     "default": ({"rule": "epsilon"}, lambda: None),
     "epsilon-1e-4": ({"rule": "epsilon", "epsilon": 1e-4}, lambda: EpsilonRule(epsilon=1e-4)),

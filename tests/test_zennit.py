@@ -33,7 +33,7 @@ import torch_models
 from lrpref import layers, rules
 from torch_models import relative
 
-TOL = 1e-9
+TOL = 1e-9   # float64 rounding across two libraries: see the module docstring
 
 
 # -- single layers ----------------------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def test_zennit_merged_batchnorm_keeps_eps():
                              layers.BatchNorm2d(*(getattr(model[4], k).detach().numpy() for k in
                                                   ("weight", "bias", "running_mean", "running_var")))])
     folded = lrpref.network.fold_batchnorm(net).forward(x.detach().numpy())
-    assert relative(folded, original) < 1e-13
+    assert relative(folded, original) < 1e-13   # float64 rounding of two small sums (36 terms) and a fold
     # the last BatchNorm scales Zennit's output by exactly (1 + 1e-5)^(-1/2); the first one through the ReLU
     assert relative(canonized.detach().numpy(), original) > 1e-6
 
