@@ -37,7 +37,8 @@ def noisy_digits(n, amplitude=0.05, seed=0):
     digit for the CNN's some 10^4 pairs: every float64 computation makes the same choices."""
     x, y = data.mnist_sample()
     x, y = x[:n], y[:n]
-    x = (1 - amplitude) * x + amplitude * np.random.default_rng(seed).uniform(-1, 1, x.shape)   # in [-1, 1], no clipping
+    noise = np.random.default_rng(seed).uniform(-1, 1, x.shape)
+    x = (1 - amplitude) * x + amplitude * noise   # in [-1, 1], unclipped
     return x.astype(np.float32).astype(np.float64), y
 
 

@@ -62,7 +62,8 @@ def test_logits_equal_pytorch(exported, arch):
     net = getattr(lrpref.models, arch)(weights=path, dtype="float64")
     condition = precision.forward_condition(lambda: lrpref.load(path, dtype="float64"), x64)
     net32 = lrpref.load(path)
-    assert (precision.per_sample_error(net32.forward(x32), ref32) <= 2 * precision.float32_bound(net32, condition)).all()
+    bound32 = 2 * precision.float32_bound(net32, condition)
+    assert (precision.per_sample_error(net32.forward(x32), ref32) <= bound32).all()
     n = precision.longest_dot_product(net)
     assert (precision.per_sample_error(net.forward(x64), ref64) <= precision.float64_difference(n, condition)).all()
     assert net.meta["preprocessing"] == "torchvision" and net.meta["architecture"] == arch
