@@ -15,6 +15,10 @@ def photo(rng):
     return rng.integers(0, 256, size=(256, 300, 3), dtype=np.uint8)
 
 
+# Elementwise float64 formulas on both sides: they differ by a few ulps of values of size at most 255, so atol
+# 1e-12 holds on any CPU (no sum, no BLAS).
+
+
 def test_torchvision_crops_the_centre_and_normalises(photo):
     x = PREPROCESSING["torchvision"](Image.fromarray(photo))
     crop = photo[16:240, 38:262] / 255.0   # torchvision's CenterCrop: round((256 - 224) / 2), round((300 - 224) / 2)

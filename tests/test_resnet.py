@@ -1,4 +1,11 @@
-"""Residual networks: relevance splitting at the additions (Otsuki et al. 2024) and conservation through ResNet50."""
+"""Residual networks: relevance splitting at the additions (Otsuki et al. 2024) and conservation through ResNet50.
+
+Tolerances: the splits are elementwise float64 formulas (1e-14 and 1e-12: a few ulps). Conservation through a
+whole ResNet compares sums within one computation: what the stabilizer 1e-12 absorbs (1e-12 / z per neuron,
+with the z of z-plus on these inputs far above 1e-4) plus the rounding of sums of some 10^5 terms (about 1e-13);
+summing in another order changes neither to first order, so 1e-8 holds on any CPU. No comparison here pits two
+computations' discrete choices against each other.
+"""
 import numpy as np
 import pytest
 

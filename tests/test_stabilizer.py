@@ -18,6 +18,7 @@ def test_tutorial_stabilizers(xp, rng):
     """Tutorial §1.2: incr(z) = z + e * (mean(z**2))**.5 + 1e-9 over the whole array; other layers z + 1e-9."""
     z = rng.normal(size=(12, 10))
     eps = TUTORIAL.epsilon(0.1)(xp.asarray(z))
+    # the same elementwise formula and NumPy mean (its own pairwise sum, no BLAS) on both sides: equal to an ulp
     assert np.allclose(backend.to_host(eps), z + 0.1 * (z ** 2).mean() ** 0.5 + 1e-9, rtol=1e-15, atol=0)
     assert np.array_equal(backend.to_host(TUTORIAL.stabilizer()(xp.asarray(z))), z + 1e-9)
 

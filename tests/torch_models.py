@@ -10,6 +10,7 @@ import torchvision.models
 
 import export_torchvision
 import lrpref
+import precision
 from lrpref import data, layers
 from lrpref.backend import to_host
 
@@ -41,14 +42,15 @@ def torch_layer(layer):
 
 
 def mnist_cnn():
-    """The shipped CNN (float64) and two held-out digits."""
+    """The shipped CNN (float64) and two held-out digits, without the exact max-pool ties of their constant
+    background (precision.noisy_digits): PyTorch and lrpref sum in other orders, and would pick other winners."""
     net = lrpref.load(data.model_path("mnist_cnn"), dtype="float64")
     cut = next(i for i, layer in enumerate(net.layers) if isinstance(layer, layers.Flatten))
     features = torch.nn.Sequential(*(torch_layer(layer) for layer in net.layers[:cut]))
     classifier = torch.nn.Sequential(*(torch_layer(layer) for layer in net.layers[cut + 1:]))
     names = {f"features.{i}": net.nodes[i].name for i in range(cut)}
     names.update({f"classifier.{i}": net.nodes[cut + 1 + i].name for i in range(len(net) - cut - 1)})
-    return Chain(features, classifier).double().eval(), net, data.mnist_sample()[0][:2], (-1.0, 1.0), names
+    return Chain(features, classifier).double().eval(), net, precision.noisy_digits(2)[0], (-1.0, 1.0), names
 
 
 def torchvision_model(arch, size, bn_eps=0.0):
