@@ -46,4 +46,4 @@ def line_plot(path, series, title="", xlabel="", ylabel="", size=(640, 420)):
     draw.text((width / 2 - len(title) * 3, 2), title, fill="black", font=font)
     draw.text(((width - len(xlabel) * 6) / 2, height - 18), xlabel, fill="black", font=font)
     draw.text((5, 16), ylabel, fill="black", font=font)
-    image.save(path)
+    image.save(path, format="PNG")
