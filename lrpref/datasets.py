@@ -15,6 +15,7 @@ Every dataset gives images in [0, 1] space, shape (n, C, H, W), RGB order, float
   ``y``), read as an .npz.
 """
 import csv
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,9 +133,8 @@ class ArrayFile(Dataset):
         with zipfile.ZipFile(self.path) as z:
             shape, dtype, offset = _npy_header(z, f"{key}.npy")
             row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-            with z.open(f"{key}.npy") as f:
-                f.seek(offset + start * row_bytes)
-                return np.frombuffer(f.read((stop - start) * row_bytes), dtype=dtype).reshape((-1,) + shape[1:])
+            raw = _member_bytes(self.path, z, f"{key}.npy", offset + start * row_bytes, (stop - start) * row_bytes)
+            return np.frombuffer(raw, dtype=dtype).reshape((-1,) + shape[1:])
 
     def _read(self, start, stop):
         x = self.rows("x", start, stop)
@@ -150,6 +150,23 @@ class ArrayFile(Dataset):
 
     def describe(self):
         return {"kind": self.kind, "path": str(self.path.resolve()), "images": len(self)}
+
+
+def _member_bytes(path, z, member, skip, count):
+    """``count`` bytes from ``skip`` on of a zip member: read straight from the file for a stored member;
+    for a compressed one, decompressed from its start in 1 MiB pieces (zipfile's own seek would read up to
+    16 MiB at once)."""
+    info = z.getinfo(member)
+    if info.compress_type == zipfile.ZIP_STORED:
+        with open(path, "rb") as f:
+            f.seek(info.header_offset + 26)
+            name_length, extra_length = struct.unpack("<HH", f.read(4))   # the local header's own lengths
+            f.seek(info.header_offset + 30 + name_length + extra_length + skip)
+            return f.read(count)
+    with z.open(info) as f:
+        while skip:
+            skip -= len(f.read(min(skip, 1 << 20)))
+        return f.read(count)
 
 
 def _npy_header(z, member):
