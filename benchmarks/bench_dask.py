@@ -8,8 +8,8 @@ Each configuration runs in a fresh process: ``lrpref.runs.evaluate_dataset`` (ex
 CNN), one explanation batch per ``--chunk`` images. Reported per configuration: images/s over the run (the
 cluster's start and each process's first import and network load come before the clock: "start s"), the
 seconds one worker spends per image, the peak resident memory of each process that computed
-(``ru_maxrss``), and Dask's overhead: one worker's time per image over the in-process time per image, minus 1. The in-process run is limited to one BLAS
-thread, as Dask's workers are, so that the two compare the same arithmetic.
+(``ru_maxrss``), and Dask's overhead: one worker's time per image over the in-process time per image, minus
+1. The in-process run is limited to one BLAS thread, as Dask's workers are, so that both do the same work.
 """
 import argparse
 import json

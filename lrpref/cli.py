@@ -73,7 +73,8 @@ def build_parser():
     source.add_argument("--sample", type=int, default=0,
                         help="index of a shipped held-out MNIST digit, 0..1999 (default: %(default)s)")
     source.add_argument("--images", help="dataset mode: a folder of images, an .npz or an HDF5 file (see "
-                                         "tutorials/guides/dataset_scale.md); one heatmap per image into --output-dir")
+                                         "tutorials/guides/dataset_scale.md); one heatmap per image into "
+                                         "--output-dir")
     p.add_argument("--target", type=int, help="the class to explain (default: the predicted class)")
     p.add_argument("--composite", choices=sorted(composites.COMPOSITES), metavar="NAME",
                    help="rules per layer: " + ", ".join(sorted(composites.COMPOSITES))
@@ -279,15 +280,16 @@ def run_explain_dataset(args):
         count = runs.explain_dataset(job, dataset, args.output_dir, args.batch_size, client,
                                      progress=sys.stderr.isatty())
     print(f"model      {path}\nimages     {len(dataset)} ({args.images}); {count} explained in this run")
-    print(f"wrote      {args.output_dir}: one heatmap per image" + (" and its relevance (.npy)" if args.save_relevance
-                                                                     else ""))
+    saved = " and its relevance (.npy)" if args.save_relevance else ""
+    print(f"wrote      {args.output_dir}: one heatmap per image{saved}")
 
 
 def dataset_job(args, path, composite, target=None, **settings):
     """The :class:`lrpref.runs.Job` of the command line's model, composite and rule options."""
     params = {**rule_params(args), **({"init": args.init} if args.init else {}),
               **({} if target is None else {"target": target})}
-    return runs.Job(str(path), composite, args.dtype, args.backend, tuple(sorted(params.items())), **settings)
+    return runs.Job(str(Path(path).resolve()), composite, args.dtype, args.backend, tuple(sorted(params.items())),
+                    **settings)
 
 
 def run_reference(args):

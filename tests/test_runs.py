@@ -223,8 +223,9 @@ def test_explain_writes_one_heatmap_per_image_and_resumes(tmp_path, client, caps
     assert "6 explained in this run" in capsys.readouterr().out
     net = lrpref.load(MODEL, dtype="float64")
     normalize = lrpref.preprocessing.of(net).normalize
-    relevance = np.concatenate([lrpref.explain(net, normalize(x[rows, None] / 255.0), composite="epsilon_plus").relevance
-                                for rows in (slice(0, 4), slice(4, 6))])   # the run's chunks: the same batches
+    chunks = (slice(0, 4), slice(4, 6))   # the run's chunks: the same batches
+    relevance = np.concatenate([lrpref.explain(net, normalize(x[rows, None] / 255.0), composite="epsilon_plus")
+                                .relevance for rows in chunks])
     for i in range(6):
         np.testing.assert_array_equal(np.load(tmp_path / "one" / f"d{i}.npy"), relevance[i])
         heatmap = np.asarray(Image.open(tmp_path / "one" / f"d{i}.png"))
