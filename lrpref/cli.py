@@ -19,6 +19,8 @@ Explain a set of images (each its predicted class) and measure the explanations:
 and their difference (Otsuki et al. 2024's protocol: pixels ranked by the relevance map, a black baseline,
 the label's softmax probability), MoRF pixel flipping with AOPC (Samek et al. 2017), and, where an .npz
 gives masks, the relevance mass accuracy (Arras et al. 2022). Writes results.csv and the mean curves as PNG.
+Runs in chunks, resumable (results.h5), in-process or on Dask (--workers, --scheduler): see
+tutorials/guides/dataset_scale.md.
 
 Example, the paper's setting on a ResNet50 exported from torchvision:
   lrpref evaluate --model resnet50.h5 --images imagenet_val/ --labels labels.csv --composite otsuki2024 \\
@@ -102,8 +104,9 @@ def build_parser():
     p.add_argument("--model", default="mnist_cnn",
                    help=f"a shipped model ({', '.join(data.MODELS)}), an lrpref HDF5 file or a Keras .h5 model "
                         "(default: %(default)s)")
-    p.add_argument("--images", help="a folder of images (PNG, JPEG), or an .npz with x (N, C, H, W) in [0, 1] and "
-                                    "optionally y (labels) and masks (N, H, W) (default: the shipped MNIST digits)")
+    p.add_argument("--images", help="a folder of images (PNG, JPEG), or an .npz or HDF5 file with x (N, C, H, W) in "
+                                    "[0, 1] and optionally y (labels) and masks (N, H, W) (default: the shipped "
+                                    "MNIST digits)")
     p.add_argument("--labels", help="for a folder: a CSV of file name, label (default: the predicted classes)")
     p.add_argument("--limit", type=int, default=100, help="evaluate at most this many images (default: %(default)s)")
     p.add_argument("--composite", default="epsilon_gamma_box", choices=sorted(composites.COMPOSITES), metavar="NAME",
@@ -274,8 +277,7 @@ def run_explain_dataset(args):
         raise ValueError("--images needs --output-dir, the folder for the heatmaps")
     path, net = load_model(args)
     dataset = datasets.open_dataset(args.images, preprocessing.of(net).name, limit=args.limit)
-    job = dataset_job(args, path, args.composite or "tutorial_mnist", relevance=args.save_relevance,
-                      **({} if args.target is None else {"target": args.target}))
+    job = dataset_job(args, path, args.composite or "tutorial_mnist", args.target, relevance=args.save_relevance)
     with runs.dask_client(args.workers, args.scheduler) as client:
         count = runs.explain_dataset(job, dataset, args.output_dir, args.batch_size, client,
                                      progress=sys.stderr.isatty())
