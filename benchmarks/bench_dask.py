@@ -8,10 +8,14 @@ Each configuration runs in a fresh process: ``lrpref.runs.evaluate_dataset`` (ex
 CNN), one explanation batch per ``--chunk`` images. Reported per configuration: images/s over the run (the
 cluster's start and each process's first import and network load come before the clock: "start s"), the
 seconds one worker spends per image, the peak resident memory of each process that computed
-(``ru_maxrss``), and Dask's overhead: one worker's time per image over the in-process time per image, minus
-1. The in-process run is limited to one BLAS thread, as Dask's workers are, so that both do the same work.
+(``ru_maxrss``), and Dask's overhead two ways: "vs in-p", a worker's seconds per image over the in-process
+seconds per image, minus 1 (on a busy machine this mostly measures the other load); "outside", the share of
+the workers' time not spent computing a task (from Dask's task stream: scheduling, transfers, the client's
+commits, idle workers at the end). The in-process run is limited to one BLAS thread, as Dask's workers are,
+so that both do the same work.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -52,7 +56,7 @@ def measure(model, workers, images, chunk, folder):
     job = runs.Job(path, "epsilon_gamma_box", "float32", batch_size=chunk, curves=False)
     output = Path(tempfile.mkdtemp(dir=folder))
     started = time.perf_counter()
-    with runs.dask_client(workers or None) as client:
+    with runs.dask_client(workers or None) as client, task_stream(client) as stream:
         if client:   # imports and the network on every worker, before the clock, as in-process below
             client.run(runs.network, path, job.dtype, None)
         else:
@@ -61,9 +65,20 @@ def measure(model, workers, images, chunk, folder):
         summary = runs.evaluate_dataset(job, dataset, output, chunk, client, progress=False)["summary"]
         seconds = time.perf_counter() - ready
         peaks = list(client.run(peak_mb).values()) if client else [peak_mb()]
+    computing = sum(s["stop"] - s["start"] for task in (stream.data if client else [])
+                    for s in task["startstops"] if s["action"] == "compute")
     return {"model": model, "workers": workers, "images": summary["images"], "seconds": seconds,
             "start_s": ready - started, "images_per_s": summary["images"] / seconds,
-            "s_per_image_per_worker": seconds * max(workers, 1) / summary["images"], "peak_mb": peaks}
+            "s_per_image_per_worker": seconds * max(workers, 1) / summary["images"], "peak_mb": peaks,
+            "outside_tasks": 1 - computing / (seconds * workers) if client else None}
+
+
+def task_stream(client):
+    """Dask's record of every task's compute time (nothing in-process)."""
+    if client is None:
+        return contextlib.nullcontext()
+    from distributed import get_task_stream
+    return get_task_stream(client)
 
 
 def main():
@@ -82,7 +97,7 @@ def main():
     print(f"# {os.cpu_count()} cores; float32, epsilon_gamma_box, Insertion/Deletion + MoRF; "
           f"{args.images} images per worker, {args.chunk} per task")
     print(f"{'model':<10} {'workers':>7} {'images':>6} {'run s':>7} {'start s':>7} {'images/s':>8} "
-          f"{'s/image/worker':>14} {'overhead':>8}  peak MB per process")
+          f"{'s/image/worker':>14} {'vs in-p':>8} {'outside':>8}  peak MB per process")
     with tempfile.TemporaryDirectory() as folder:
         for model in args.models:
             in_process = None
@@ -93,10 +108,11 @@ def main():
                                       stdout=subprocess.PIPE).stdout.strip().splitlines()[-1]
                 r = json.loads(line)
                 in_process = in_process or r["s_per_image_per_worker"]
-                overhead = "" if workers != 1 else f"{r['s_per_image_per_worker'] / in_process - 1:+.0%}"
+                slower = "" if not workers else f"{r['s_per_image_per_worker'] / in_process - 1:+.0%}"
+                outside = "" if not workers else f"{r['outside_tasks']:.1%}"
                 print(f"{model:<10} {workers or 'in-proc':>7} {r['images']:>6} {r['seconds']:>7.1f} "
-                      f"{r['start_s']:>7.1f} {r['images_per_s']:>8.3f} {r['s_per_image_per_worker']:>14.2f} "
-                      f"{overhead:>8}  {' '.join(f'{m:.0f}' for m in r['peak_mb'])}", flush=True)
+                      f"{r['start_s']:>7.1f} {r['images_per_s']:>8.4f} {r['s_per_image_per_worker']:>14.2f} "
+                      f"{slower:>8} {outside:>8}  {' '.join(f'{m:.0f}' for m in r['peak_mb'])}", flush=True)
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ def dask_client(workers=None, scheduler=None):
         return
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         yield client
 
