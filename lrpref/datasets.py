@@ -15,6 +15,7 @@ Every dataset gives images in [0, 1] space, shape (n, C, H, W), RGB order, float
   ``y``), read as an .npz.
 """
 import csv
+import hashlib
 import struct
 import zipfile
 from dataclasses import dataclass
@@ -96,8 +97,8 @@ class ImageFolder(Dataset):
         return Chunk(start, images, None if self.labels is None else self.labels[start:stop], None, names)
 
     def describe(self):
-        return {"kind": "folder", "path": str(self.folder.resolve()), "images": len(self),
-                "labels": None if self.labels is None else self.labels.tolist()}
+        labels = None if self.labels is None else hashlib.sha256(self.labels.astype(np.int64).tobytes()).hexdigest()
+        return {"kind": "folder", "path": str(self.folder.resolve()), "images": len(self), "labels_sha256": labels}
 
 
 class ArrayFile(Dataset):
