@@ -1,14 +1,13 @@
 """The ``lrpref`` command line."""
 import argparse
-import csv
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, benchmark, checks, composites, contrastive, conventions, data, evaluation, preprocessing, \
-    reference
+from . import (__version__, benchmark, checks, composites, contrastive, conventions, data, datasets,
+               preprocessing, reference, runs)
 from .backend import BACKENDS, resolve, to_host
 from .explain import INITS, explain
 from .heatmap import relevance_rgb, save_panels, tutorial_scale
@@ -20,6 +19,8 @@ Explain a set of images (each its predicted class) and measure the explanations:
 and their difference (Otsuki et al. 2024's protocol: pixels ranked by the relevance map, a black baseline,
 the label's softmax probability), MoRF pixel flipping with AOPC (Samek et al. 2017), and, where an .npz
 gives masks, the relevance mass accuracy (Arras et al. 2022). Writes results.csv and the mean curves as PNG.
+Runs in chunks, resumable (results.h5), in-process or on Dask (--workers, --scheduler): see
+tutorials/guides/dataset_scale.md.
 
 Example, the paper's setting on a ResNet50 exported from torchvision:
   lrpref evaluate --model resnet50.h5 --images imagenet_val/ --labels labels.csv --composite otsuki2024 \\
@@ -85,6 +86,9 @@ def build_parser():
     source.add_argument("--image", help="an image file (PNG, JPEG, ...), preprocessed as the model records")
     source.add_argument("--sample", type=int, default=0,
                         help="index of a shipped held-out MNIST digit, 0..1999 (default: %(default)s)")
+    source.add_argument("--images", help="dataset mode: a folder of images, an .npz or an HDF5 file (see "
+                                         "tutorials/guides/dataset_scale.md); one heatmap per image into "
+                                         "--output-dir")
     p.add_argument("--target", type=int, help="the class to explain (default: the predicted class)")
     p.add_argument("--composite", choices=sorted(composites.COMPOSITES), metavar="NAME",
                    help="rules per layer: " + ", ".join(sorted(composites.COMPOSITES))
@@ -101,6 +105,12 @@ def build_parser():
                    help="SGLRP in one signed pass or as the authors' scaled difference (default: %(default)s)")
     add_rule_arguments(p)
     p.add_argument("--output", default="heatmap.png", help="the PNG to write (default: %(default)s)")
+    p.add_argument("--output-dir", help="dataset mode: where the heatmaps go (<name>.png)")
+    p.add_argument("--save-relevance", action="store_true",
+                   help="dataset mode: also write each image's relevance (C, H, W) as <name>.npy")
+    p.add_argument("--limit", type=int, help="dataset mode: at most this many images (default: all)")
+    p.add_argument("--batch-size", type=int, default=16, help="dataset mode: images per chunk (default: %(default)s)")
+    add_dataset_arguments(p)
     p.add_argument("--show-rules", action="store_true", help="print the rule each layer gets")
     p.add_argument("--report", action="store_true", help="print the conservation report")
 
@@ -109,8 +119,9 @@ def build_parser():
     p.add_argument("--model", default="mnist_cnn",
                    help=f"a shipped model ({', '.join(data.MODELS)}), an lrpref HDF5 file or a Keras .h5 model "
                         "(default: %(default)s)")
-    p.add_argument("--images", help="a folder of images (PNG, JPEG), or an .npz with x (N, C, H, W) in [0, 1] and "
-                                    "optionally y (labels) and masks (N, H, W) (default: the shipped MNIST digits)")
+    p.add_argument("--images", help="a folder of images (PNG, JPEG), or an .npz or HDF5 file with x (N, C, H, W) in "
+                                    "[0, 1] and optionally y (labels) and masks (N, H, W) (default: the shipped "
+                                    "MNIST digits)")
     p.add_argument("--labels", help="for a folder: a CSV of file name, label (default: the predicted classes)")
     p.add_argument("--limit", type=int, default=100, help="evaluate at most this many images (default: %(default)s)")
     p.add_argument("--composite", default="epsilon_gamma_box", choices=sorted(composites.COMPOSITES), metavar="NAME",
@@ -123,6 +134,9 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=16, help="(default: %(default)s)")
     p.add_argument("--output-dir", default="evaluation", help="where results.csv and the plots go "
                                                                "(default: %(default)s)")
+    p.add_argument("--no-curves", action="store_true",
+                   help="keep only the per-image numbers in results.h5, not the curves (and draw no plots)")
+    add_dataset_arguments(p)
 
     p = commands.add_parser("reference", help="export golden reference vectors, or check a file against them",
                             description=REFERENCE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -177,6 +191,14 @@ def add_rule_arguments(p):
     p.add_argument("--dtype", default="float32", choices=DTYPES, help="(default: %(default)s)")
 
 
+def add_dataset_arguments(p):
+    """Where the chunks of a dataset run: this process, a new local Dask cluster, or a running one."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="run on a new local Dask cluster of this many processes "
+                                                   "(needs pip install 'lrpref[dask]')")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on a running Dask cluster, e.g. tcp://host:8786")
+
+
 def rule_params(args):
     """The composite parameters given on the command line."""
     params = {name: getattr(args, name) for name in RULE_PARAMS + ("maxpool", "convention", "skip")
@@ -192,6 +214,8 @@ def load_model(args):
 
 
 def run_explain(args):
+    if args.images:
+        return run_explain_dataset(args)
     path, net = load_model(args)
     spec = preprocessing.of(net)
     warnings = []
@@ -261,47 +285,48 @@ def run_explain(args):
     print(f"wrote      {args.output}: " + "; ".join(c.replace("\n", " ") for c in captions))
 
 
-def read_images(args, spec):
-    """Images in [0, 1], labels, masks and names, from --images (a folder or an .npz) or the shipped digits."""
-    if args.images is None:
-        if spec.name != "mnist":
-            raise ValueError(f"this model takes {spec.name} images: pass them with --images")
-        x, y = data.mnist_sample()
-        return (x[:args.limit] + 1) / 2, y[:args.limit], None, None
-    path = Path(args.images)
-    if path.suffix == ".npz":
-        with np.load(path) as f:
-            return (f["x"][:args.limit], f["y"][:args.limit] if "y" in f else None,
-                    f["masks"][:args.limit] if "masks" in f else None, None)
-    if not path.is_dir():
-        raise ValueError(f"--images must be a folder of images or an .npz file, got {path}")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))[:args.limit]
-    if not files:
-        raise ValueError(f"no PNG or JPEG images in {path}")
-    images = np.concatenate([load_image(p, spec.name, unit=True) for p in files])
-    labels = None
-    if args.labels:
-        with open(args.labels, newline="") as f:
-            table = {row[0]: int(row[1]) for row in csv.reader(f) if row}
-        missing = [p.name for p in files if p.name not in table]
-        if missing:
-            raise ValueError(f"{args.labels} has no label for {missing[:3]}")
-        labels = np.array([table[p.name] for p in files])
-    return images, labels, None, [p.name for p in files]
-
-
 def run_evaluate(args):
     path, net = load_model(args)
-    spec = preprocessing.of(net)
-    images, labels, masks, names = read_images(args, spec)
-    result = evaluation.evaluate(net, images, labels, args.composite, masks, args.step, args.quantize, args.patch,
-                                 args.steps, args.batch_size, args.output_dir, names=names,
-                                 **({"init": args.init} if args.init else {}), **rule_params(args))
-    print(f"model      {path}\nimages     {len(images)} ({args.images or 'shipped MNIST digits'})")
+    dataset = datasets.open_dataset(args.images, preprocessing.of(net).name, args.labels, args.limit)
+    job = dataset_job(args, path, args.composite, curves=not args.no_curves, step=args.step, quantize=args.quantize,
+                      patch=args.patch, steps=args.steps, batch_size=args.batch_size)
+    with runs.dask_client(args.workers, args.scheduler) as client:
+        result = runs.evaluate_dataset(job, dataset, args.output_dir, args.batch_size, client,
+                                       progress=sys.stderr.isatty())
+    summary = result["summary"]
+    print(f"model      {path}\nimages     {summary['images']} ({args.images or 'shipped MNIST digits'}); "
+          f"{summary['computed']} in this run, {summary['images_per_s']:.2f} images/s")
     print(f"composite  {args.composite}")
-    for key, value in result["summary"].items():
-        print(f"{key:<14} {value:.4f}")
-    print(f"wrote      {Path(args.output_dir) / 'results.csv'} and the curves as PNG")
+    for key in runs.METRICS:
+        if key in summary:
+            print(f"{key:<14} {summary[key][0]:.4f} +- {summary[key][1]:.4f} (95 % confidence interval)")
+    print(f"wrote      {Path(args.output_dir) / 'results.h5'}, results.csv" + ("" if args.no_curves else
+                                                                                " and the curves as PNG"))
+
+
+def run_explain_dataset(args):
+    """``lrpref explain --images``: one heatmap per image of a dataset, resumable, in-process or on Dask."""
+    if args.method != "lrp":
+        raise ValueError(f"--images explains with plain LRP; --method {args.method} takes one --image")
+    if args.output_dir is None:
+        raise ValueError("--images needs --output-dir, the folder for the heatmaps")
+    path, net = load_model(args)
+    dataset = datasets.open_dataset(args.images, preprocessing.of(net).name, limit=args.limit)
+    job = dataset_job(args, path, args.composite or "tutorial_mnist", args.target, relevance=args.save_relevance)
+    with runs.dask_client(args.workers, args.scheduler) as client:
+        count = runs.explain_dataset(job, dataset, args.output_dir, args.batch_size, client,
+                                     progress=sys.stderr.isatty())
+    print(f"model      {path}\nimages     {len(dataset)} ({args.images}); {count} explained in this run")
+    saved = " and its relevance (.npy)" if args.save_relevance else ""
+    print(f"wrote      {args.output_dir}: one heatmap per image{saved}")
+
+
+def dataset_job(args, path, composite, target=None, **settings):
+    """The :class:`lrpref.runs.Job` of the command line's model, composite and rule options."""
+    params = {**rule_params(args), **({"init": args.init} if args.init else {}),
+              **({} if target is None else {"target": target})}
+    return runs.Job(str(Path(path).resolve()), composite, args.dtype, args.backend, tuple(sorted(params.items())),
+                    **settings)
 
 
 def run_reference(args):

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .backend import to_host
+from .files import atomic_path
 from .preprocessing import of as preprocessing_of
 
 
@@ -198,25 +199,27 @@ def relevance_mass_accuracy(maps, masks):
 
 
 def write_results(folder, rows, insdel=None, flipping=None):
-    """``results.csv`` (one row per image) and the mean curves as PNG, in ``folder``."""
+    """``results.csv`` (one row per image) and the mean curves as PNG, in ``folder``, each written atomically."""
     from .plots import line_plot
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "results.csv", "w", newline="") as f:
+    with atomic_path(folder / "results.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     if insdel is not None:
-        line_plot(folder / "insertion_deletion.png",
-                  [("insertion", insdel.fraction, insdel.insertion.mean(axis=0)),
-                   ("deletion", insdel.fraction, insdel.deletion.mean(axis=0))],
-                  title="Insertion and Deletion (mean over images)", xlabel="share of pixels",
-                  ylabel="probability of the label")
+        with atomic_path(folder / "insertion_deletion.png") as tmp:
+            line_plot(tmp,
+                      [("insertion", insdel.fraction, insdel.insertion.mean(axis=0)),
+                       ("deletion", insdel.fraction, insdel.deletion.mean(axis=0))],
+                      title="Insertion and Deletion (mean over images)", xlabel="share of pixels",
+                      ylabel="probability of the label")
     if flipping is not None:
         k = np.arange(flipping.curves.shape[1])
-        line_plot(folder / "morf.png", [("f(x_0) - f(x_k)", k, (flipping.curves[:, :1] - flipping.curves).mean(axis=0))],
-                  title="MoRF pixel flipping (mean over images)", xlabel="regions perturbed k",
-                  ylabel="drop of the label's probability")
+        with atomic_path(folder / "morf.png") as tmp:
+            line_plot(tmp, [("f(x_0) - f(x_k)", k, (flipping.curves[:, :1] - flipping.curves).mean(axis=0))],
+                      title="MoRF pixel flipping (mean over images)", xlabel="regions perturbed k",
+                      ylabel="drop of the label's probability")
 
 
 def evaluate(net, images, labels=None, composite="epsilon_gamma_box", masks=None, step=None, quantize=None,
