@@ -10,6 +10,7 @@ import numpy as np
 from . import __version__, benchmark, composites, contrastive, conventions, data, evaluation, preprocessing, reference
 from .backend import BACKENDS, resolve, to_host
 from .explain import INITS, explain
+from .files import refuse_overwriting
 from .heatmap import relevance_rgb, save_panels
 from .io import DTYPES, load
 from .preprocessing import load_image
@@ -169,12 +170,18 @@ def rule_params(args):
     return params
 
 
+def model_file(args):
+    """The file --model names: a shipped model's, or the path given."""
+    return data.model_path(args.model) if args.model in data.MODELS else args.model
+
+
 def load_model(args):
-    path = data.model_path(args.model) if args.model in data.MODELS else args.model
+    path = model_file(args)
     return path, load(path, dtype=args.dtype, backend=args.backend)
 
 
 def run_explain(args):
+    refuse_overwriting(args.output, [args.image, model_file(args)])
     path, net = load_model(args)
     spec = preprocessing.of(net)
     if args.image:
@@ -255,6 +262,9 @@ def read_images(args, spec):
 
 
 def run_evaluate(args):
+    inputs = [model_file(args), args.images, args.labels]
+    for name in evaluation.OUTPUTS:
+        refuse_overwriting(Path(args.output_dir) / name, inputs + ([Path(args.images) / name] if args.images else []))
     path, net = load_model(args)
     spec = preprocessing.of(net)
     images, labels, masks, names = read_images(args, spec)

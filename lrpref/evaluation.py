@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .backend import to_host
+from .files import atomic_path
 from .preprocessing import of as preprocessing_of
 
 
@@ -193,24 +194,28 @@ def relevance_mass_accuracy(maps, masks):
     return np.where(total > 0, inside / np.where(total > 0, total, 1.0), 0.0)
 
 
+OUTPUTS = ("results.csv", "insertion_deletion.png", "morf.png")
+
+
 def write_results(folder, rows, insdel=None, flipping=None):
     """``results.csv`` (one row per image) and the mean curves as PNG, in ``folder``."""
     from .plots import line_plot
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "results.csv", "w", newline="") as f:
+    table, insdel_plot, morf_plot = (folder / name for name in OUTPUTS)
+    with atomic_path(table) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     if insdel is not None:
-        line_plot(folder / "insertion_deletion.png",
+        line_plot(insdel_plot,
                   [("insertion", insdel.fraction, insdel.insertion.mean(axis=0)),
                    ("deletion", insdel.fraction, insdel.deletion.mean(axis=0))],
                   title="Insertion and Deletion (mean over images)", xlabel="share of pixels",
                   ylabel="probability of the label")
     if flipping is not None:
         k = np.arange(flipping.curves.shape[1])
-        line_plot(folder / "morf.png", [("f(x_0) - f(x_k)", k, (flipping.curves[:, :1] - flipping.curves).mean(axis=0))],
+        line_plot(morf_plot, [("f(x_0) - f(x_k)", k, (flipping.curves[:, :1] - flipping.curves).mean(axis=0))],
                   title="MoRF pixel flipping (mean over images)", xlabel="regions perturbed k",
                   ylabel="drop of the label's probability")
 

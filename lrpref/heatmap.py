@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .backend import to_host
+from .files import atomic_path
 
 # matplotlib's "seismic": these five colours at 0, 1/4, 1/2, 3/4, 1, linearly interpolated into 256 entries.
 SEISMIC_NODES = np.array([(0.0, 0.0, 0.3), (0.0, 0.0, 1.0), (1.0, 1.0, 1.0), (1.0, 0.0, 0.0), (0.5, 0.0, 0.0)])
@@ -58,4 +59,10 @@ def save_panels(path, panels, captions=None, zoom=8):
         if captions:
             draw.text((x, gap + im.height + 2), captions[i], fill="black", font=font)
         x += im.width + gap
-    canvas.save(path)
+    save_image(canvas, path)
+
+
+def save_image(image, path):
+    """Save a Pillow image to ``path`` atomically (:mod:`lrpref.files`), in the format its suffix names."""
+    with atomic_path(path) as tmp:
+        image.save(tmp)

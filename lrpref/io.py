@@ -33,6 +33,7 @@ import numpy as np
 
 from . import keras
 from .backend import to_host
+from .files import atomic_path
 from .layers import LAYERS
 from .network import Network, Node
 from .preprocessing import get as get_preprocessing
@@ -43,8 +44,12 @@ DTYPES = ("float32", "float64")
 
 
 def save(net, path):
-    """Write ``net`` to ``path`` in the schema above."""
-    with h5py.File(path, "w") as f:
+    """Write ``net`` to ``path`` in the schema above.
+
+    The file is written whole to a temporary file next to ``path`` and then moved onto it (:mod:`lrpref.files`):
+    a save that fails or is killed half-way leaves an existing ``path`` byte-identical.
+    """
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         write(net, f)
 
 

@@ -2,6 +2,8 @@
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .heatmap import save_image
+
 COLOURS = ["#c0392b", "#2471a3", "#229954", "#7d3c98", "#d68910", "#17202a"]
 
 
@@ -46,4 +48,4 @@ def line_plot(path, series, title="", xlabel="", ylabel="", size=(640, 420)):
     draw.text((width / 2 - len(title) * 3, 2), title, fill="black", font=font)
     draw.text(((width - len(xlabel) * 6) / 2, height - 18), xlabel, fill="black", font=font)
     draw.text((5, 16), ylabel, fill="black", font=font)
-    image.save(path)
+    save_image(image, path)

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from . import __version__, composites, conventions, io
 from .contrastive import clrp, sglrp
 from .explain import explain
+from .files import atomic_path
 from .layers import (Add, AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d,
                      ReLU, ZeroPad2d)
 from .models import torchvision
@@ -193,7 +194,7 @@ def export(path, networks=None, progress=True):
         net, x, description = NETWORKS[name](np.random.default_rng(sorted(NETWORKS).index(name)))
         built[name] = net, x, description
     work = [(name, case) for name in names for case in cases(name, built[name][0])]
-    with h5py.File(path, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(format=FORMAT, format_version=VERSION, lrpref_version=__version__,
                        description="lrpref golden reference vectors: relevance at every layer, float64")
         for name in names:
