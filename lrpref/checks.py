@@ -54,15 +54,16 @@ def integer(value, what, low=None):
     return value
 
 
-def real_array(value, what):
-    """``value`` as an array of real numbers (bool, integer or float dtype), on its own array module.
+def real_array(value, what, host=False):
+    """``value`` as an array of real numbers (bool, integer or float dtype), on its own array module (with
+    ``host``: as a NumPy array).
 
     Lists are converted with NumPy; complex values are refused (lrpref does not drop an imaginary part
     silently), as are object, string and ragged arrays.
     """
-    if not hasattr(value, "dtype") or not hasattr(value, "shape"):
+    if host or not hasattr(value, "dtype") or not hasattr(value, "shape"):
         try:
-            value = np.asarray(value)
+            value = to_host(value)
         except (ValueError, TypeError) as err:
             raise TypeError(f"{what} must be an array of real numbers, got {type(value).__name__} ({err})") from None
     kind = value.dtype.kind

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .backend import to_host
+from .checks import finite, integer, real_array
 from .files import atomic_path
 from .preprocessing import of as preprocessing_of
 
@@ -67,8 +68,9 @@ def label_probability(net, images, labels, batch_size=32):
 
 
 def check(images, maps=None, masks=None, labels=None):
-    """Images (N, C, H, W) in [0, 1]; maps and masks (N, H, W); labels (N,): clear errors otherwise."""
-    images = np.asarray(images, dtype=np.float64)
+    """Images (N, C, H, W) in [0, 1]; finite maps and masks (N, H, W); integer labels (N,): clear errors
+    otherwise."""
+    images = finite(real_array(images, "images", host=True).astype(np.float64), "images")
     if images.ndim != 4:
         raise ValueError(f"images must have shape (N, C, H, W), got {images.shape}")
     if images.min() < 0 or images.max() > 1:
@@ -78,8 +80,12 @@ def check(images, maps=None, masks=None, labels=None):
         if array is not None and np.shape(array) != want:
             raise ValueError(f"{name} must have shape {want} (one per image, the image's height and width), "
                              f"got {np.shape(array)}")
+    if maps is not None:
+        finite(real_array(maps, "maps", host=True), "maps")
     if labels is not None and np.shape(labels) != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {np.shape(labels)}")
+    if labels is not None and real_array(labels, "labels", host=True).dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers (class indices), got dtype {np.asarray(labels).dtype}")
     return images
 
 
@@ -126,6 +132,8 @@ def insertion_deletion(net, images, maps, labels, step=None, quantize=None, batc
         Heat quantization levels (8 in the paper's "Ours"), or none.
     """
     images = check(images, maps, labels=labels)
+    step = None if step is None else integer(step, "step", low=1)
+    quantize = None if quantize is None else integer(quantize, "quantize", low=2)
     maps = heat_quantization(maps, quantize) if quantize else np.asarray(maps, dtype=np.float64)
     n_pixels = images.shape[2] * images.shape[3]
     step = step or default_step(*images.shape[2:])
@@ -159,6 +167,7 @@ def pixel_flipping(net, images, maps, labels, patch=9, steps=100, baseline="unif
     ``baseline``: ``"uniform"`` noise in [0, 1] (seeded, as Samek et al.) or ``"black"``.
     """
     images = check(images, maps, labels=labels)
+    patch, steps = integer(patch, "patch", low=1), integer(steps, "steps", low=1)
     if baseline not in ("uniform", "black"):
         raise ValueError(f"baseline must be 'uniform' or 'black', got {baseline!r}")
     rng = np.random.default_rng(seed)
@@ -185,7 +194,8 @@ def pixel_flipping(net, images, maps, labels, patch=9, steps=100, baseline="unif
 
 def relevance_mass_accuracy(maps, masks):
     """Positive relevance inside each mask over all positive relevance (Arras et al. 2022); 0 without any."""
-    maps, masks = np.asarray(maps, dtype=np.float64), np.asarray(masks, dtype=bool)
+    maps = finite(real_array(maps, "maps", host=True).astype(np.float64), "maps")
+    masks = real_array(masks, "masks", host=True).astype(bool)
     if maps.shape != masks.shape:
         raise ValueError(f"masks must have the shape of the maps {maps.shape}, got {masks.shape}")
     positive = np.maximum(maps, 0).reshape(len(maps), -1)

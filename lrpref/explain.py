@@ -5,6 +5,7 @@ import numpy as np
 
 from . import composites
 from .backend import array_module, asarray, to_host
+from .checks import real_array
 from .network import INPUT, fold_batchnorm, residual_blocks
 from .windows import reused_buffers
 
@@ -169,7 +170,7 @@ def initial_relevance(output, target=None, init="logit"):
     if not isinstance(init, str):
         if target is not None:
             raise ValueError("init was given as an array, which already chooses the output relevance: pass target=None")
-        R = asarray(init, xp, output.dtype)
+        R = asarray(real_array(init, "the init array"), xp, output.dtype)
         if R.shape == output.shape[1:]:
             R = xp.broadcast_to(R, output.shape).copy()
         if R.shape != output.shape:

@@ -12,6 +12,7 @@ import numpy as np
 
 from .backend import ENV_VAR, array_module, asarray, resolve
 from .backend import name as module_name
+from .checks import real_array
 from .layers import Add, BatchNorm2d, Conv2d, Dense, Layer
 from .windows import reused_buffers
 
@@ -153,7 +154,7 @@ class Network:
             batch, or NaN/Inf values.
         """
         xp = self.xp
-        x = asarray(x, xp)
+        x = asarray(real_array(x, "the input"), xp)
         x = x.astype(self.dtype or (x.dtype if x.dtype.kind == "f" else np.float64), copy=False)
         if self.input_shape is not None:
             want = "(N, " + ", ".join("*" if s is None else str(s) for s in self.input_shape) + ")"
