@@ -1,11 +1,13 @@
 """The ``lrpref`` command line."""
 import argparse
 import csv
+import math
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from . import __version__, benchmark, composites, contrastive, conventions, data, evaluation, preprocessing, reference
 from .backend import BACKENDS, resolve, to_host
@@ -60,8 +62,36 @@ Rule parameters use Zennit's names and only apply to composites that take them (
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with lrpref's errors: one line ``lrpref: error: ...`` and exit status 2 (subcommands too)."""
+
+    def error(self, message):
+        self.exit(2, f"lrpref: error: {message}\n")
+
+
+def option(kind, low=None, above=None):
+    """An argparse ``type``: ``kind`` (int or float) of a finite value, ``>= low`` and ``> above`` where given,
+    so that a bad option is refused before any work."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if (low is not None and value < low) or (above is not None and value <= above):
+            bound = f">= {low}" if low is not None else f"> {above}"
+            raise argparse.ArgumentTypeError(f"expected a number {bound}, got {text}")
+        return value
+    return parse
+
+
+COUNT = option(int, low=1)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="lrpref", description="Layer-wise Relevance Propagation, exactly.")
+    parser = Parser(prog="lrpref", description="Layer-wise Relevance Propagation, exactly.")
     parser.add_argument("--version", action="version", version=f"lrpref {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = commands.add_parser("explain", help="explain one input and write a heatmap PNG", description=EXPLAIN_HELP,
@@ -71,9 +101,9 @@ def build_parser():
                         "(default: %(default)s)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--image", help="an image file (PNG, JPEG, ...), preprocessed as the model records")
-    source.add_argument("--sample", type=int, default=0,
+    source.add_argument("--sample", type=option(int, low=0), default=0,
                         help="index of a shipped held-out MNIST digit, 0..1999 (default: %(default)s)")
-    p.add_argument("--target", type=int, help="the class to explain (default: the predicted class)")
+    p.add_argument("--target", type=option(int, low=0), help="the class to explain (default: the predicted class)")
     p.add_argument("--composite", choices=sorted(composites.COMPOSITES), metavar="NAME",
                    help="rules per layer: " + ", ".join(sorted(composites.COMPOSITES))
                    + " (default: tutorial_mnist; clrp_paper with a contrastive --method)")
@@ -97,15 +127,15 @@ def build_parser():
     p.add_argument("--images", help="a folder of images (PNG, JPEG), or an .npz with x (N, C, H, W) in [0, 1] and "
                                     "optionally y (labels) and masks (N, H, W) (default: the shipped MNIST digits)")
     p.add_argument("--labels", help="for a folder: a CSV of file name, label (default: the predicted classes)")
-    p.add_argument("--limit", type=int, default=100, help="evaluate at most this many images (default: %(default)s)")
+    p.add_argument("--limit", type=COUNT, default=100, help="evaluate at most this many images (default: %(default)s)")
     p.add_argument("--composite", default="epsilon_gamma_box", choices=sorted(composites.COMPOSITES), metavar="NAME",
                    help="rules per layer (default: %(default)s)")
     add_rule_arguments(p)
-    p.add_argument("--quantize", type=int, help="heat quantization levels before Insertion/Deletion (the paper: 8)")
-    p.add_argument("--step", type=int, help="pixels per Insertion/Deletion step (default: 500 for 224x224, else 1 %%)")
-    p.add_argument("--patch", type=int, default=9, help="MoRF region size (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=100, help="MoRF regions perturbed (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=16, help="(default: %(default)s)")
+    p.add_argument("--quantize", type=option(int, low=2), help="heat quantization levels before Insertion/Deletion (the paper: 8)")
+    p.add_argument("--step", type=COUNT, help="pixels per Insertion/Deletion step (default: 500 for 224x224, else 1 %%)")
+    p.add_argument("--patch", type=COUNT, default=9, help="MoRF region size (default: %(default)s)")
+    p.add_argument("--steps", type=COUNT, default=100, help="MoRF regions perturbed (default: %(default)s)")
+    p.add_argument("--batch-size", type=COUNT, default=16, help="(default: %(default)s)")
     p.add_argument("--output-dir", default="evaluation", help="where results.csv and the plots go "
                                                                "(default: %(default)s)")
 
@@ -119,9 +149,12 @@ def build_parser():
     q = actions.add_parser("check", help="compare another implementation's file with the reference")
     q.add_argument("reference", metavar="REFERENCE.h5", help="a file written by 'lrpref reference export'")
     q.add_argument("theirs", metavar="THEIRS.h5", help="the file to check, in the same schema")
-    q.add_argument("--tolerance", type=float, default=reference.TOLERANCE,
+    q.add_argument("--tolerance", type=option(float, above=0), default=reference.TOLERANCE,
                    help="largest relative error accepted per dataset (default: %(default)g)")
     q.add_argument("--input-only", action="store_true", help="compare only the relevance of the input")
+    q.add_argument("--allow-partial", action="store_true",
+                   help="accept a file that answers only some of the reference's cases (the rest are counted as "
+                        "skipped); without it every case must be answered")
     q.add_argument("--every-layer", action="store_true",
                    help="print every layer of every case (default: the worst layer of each case, and every layer "
                         "of a case that fails)")
@@ -130,13 +163,14 @@ def build_parser():
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["vgg16", "resnet50"], choices=benchmark.MODELS, metavar="NAME",
                    help=f"some of {', '.join(benchmark.MODELS)} (default: %(default)s)")
-    p.add_argument("--batches", nargs="+", type=int, default=[1, 8], help="(default: %(default)s)")
+    p.add_argument("--batches", nargs="+", type=COUNT, default=[1, 8], help="(default: %(default)s)")
     p.add_argument("--dtypes", nargs="+", default=["float32"], choices=DTYPES, help="(default: %(default)s)")
     p.add_argument("--backend", default="numpy", choices=BACKENDS, help="(default: %(default)s)")
     p.add_argument("--composite", default="epsilon_gamma_box", choices=sorted(composites.COMPOSITES), metavar="NAME",
                    help="(default: %(default)s)")
-    p.add_argument("--size", type=int, default=224, help="image height and width (default: %(default)s)")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (default: %(default)s)")
+    p.add_argument("--size", type=option(int, low=32), default=224,
+                   help="image height and width, at least 32 (default: %(default)s)")
+    p.add_argument("--repeats", type=COUNT, default=3, help="timed runs per measurement (default: %(default)s)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory run")
     return parser
 
@@ -149,7 +183,7 @@ def add_rule_arguments(p):
     p.add_argument("--convention", choices=sorted(conventions.CONVENTIONS),
                    help="what the numbers mean: zennit (default) or tutorial (see README, Conventions)")
     for name in RULE_PARAMS:
-        p.add_argument(f"--{name}", type=float, help=f"rule parameter {name}")
+        p.add_argument(f"--{name}", type=option(float), help=f"rule parameter {name}")
     p.add_argument("--zero-bias", action="store_true", help="leave biases out of the rules (Zennit's zero_params)")
     p.add_argument("--maxpool", choices=composites.MAXPOOL,
                    help="max-pool relevance: winner-take-all with ties split, all to the first maximum (PyTorch's "
@@ -180,7 +214,21 @@ def load_model(args):
     return path, load(path, dtype=args.dtype, backend=args.backend)
 
 
+def check_output(path, image=False):
+    """Refuse, before any work, an output whose folder is missing, that is a folder, or (``image``) whose
+    suffix names no image format."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write {path}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ValueError(f"cannot write {path}: it is a folder")
+    if image and path.suffix.lower() not in Image.registered_extensions():
+        raise ValueError(f"cannot write {path}: expected an image file name (.png, .jpg, ...), got suffix "
+                         f"{path.suffix or 'none'!r}")
+
+
 def run_explain(args):
+    check_output(args.output, image=True)
     refuse_overwriting(args.output, [args.image, model_file(args)])
     path, net = load_model(args)
     spec = preprocessing.of(net)
@@ -242,6 +290,9 @@ def read_images(args, spec):
     path = Path(args.images)
     if path.suffix == ".npz":
         with np.load(path) as f:
+            if "x" not in f:
+                raise ValueError(f"{path} has no array 'x' (expected x (N, C, H, W) in [0, 1], optionally y and "
+                                 f"masks); it holds {sorted(f)}")
             return (f["x"][:args.limit], f["y"][:args.limit] if "y" in f else None,
                     f["masks"][:args.limit] if "masks" in f else None, None)
     if not path.is_dir():
@@ -252,8 +303,7 @@ def read_images(args, spec):
     images = np.concatenate([load_image(p, spec.name, unit=True) for p in files])
     labels = None
     if args.labels:
-        with open(args.labels, newline="") as f:
-            table = {row[0]: int(row[1]) for row in csv.reader(f) if row}
+        table = read_labels(args.labels)
         missing = [p.name for p in files if p.name not in table]
         if missing:
             raise ValueError(f"{args.labels} has no label for {missing[:3]}")
@@ -261,7 +311,23 @@ def read_images(args, spec):
     return images, labels, None, [p.name for p in files]
 
 
+def read_labels(path):
+    """``{file name: label}`` from a CSV of rows ``name,label``; a clear error for any other row."""
+    table = {}
+    with open(path, newline="") as f:
+        for number, row in enumerate(csv.reader(f), 1):
+            if not row:
+                continue
+            if len(row) != 2 or not row[1].strip().isdigit():
+                raise ValueError(f"{path}, line {number}: expected 'file name,label' with a class index >= 0, "
+                                 f"got {','.join(row)!r}")
+            table[row[0]] = int(row[1])
+    return table
+
+
 def run_evaluate(args):
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        raise ValueError(f"--output-dir {args.output_dir} is a file; expected a folder (or a name to create)")
     inputs = [model_file(args), args.images, args.labels]
     for name in evaluation.OUTPUTS:
         refuse_overwriting(Path(args.output_dir) / name, inputs + ([Path(args.images) / name] if args.images else []))
@@ -280,10 +346,14 @@ def run_evaluate(args):
 
 def run_reference(args):
     if args.action == "export":
+        check_output(args.output)
         count = reference.export(args.output, args.networks, progress=sys.stderr.isatty())
         print(f"wrote      {args.output}: {count} cases, float64 (schema: README, \"Golden reference vectors\")")
         return 0
     report = reference.check(args.reference, args.theirs, args.tolerance, args.input_only)
+    if report.skipped and not args.allow_partial:
+        raise ValueError(f"{args.theirs} answers {report.answered} of the reference's {report.cases} cases; "
+                         "pass --allow-partial to check only those")
     print(report.table(args.every_layer))
     return 0 if report.ok else 1
 
@@ -294,6 +364,12 @@ def run_bench(args):
     rows = benchmark.run(args.models, args.batches, args.dtypes, args.backend, args.composite, args.repeats,
                          args.size, memory=not args.no_memory, progress=sys.stderr.isatty())
     print(benchmark.table(rows))
+
+
+# What a user's file, option or machine can cause (a missing or unreadable file, a wrong format, a value out of
+# range, too little memory). Each message names what was expected and what came.
+USER_ERRORS = (ValueError, TypeError, OSError, KeyError, IndexError, RuntimeError, FloatingPointError, MemoryError,
+               Image.DecompressionBombError)
 
 
 def main(argv=None):
@@ -307,12 +383,13 @@ def main(argv=None):
         status = run(args) or 0
         sys.stdout.flush()   # here, so that a closed pipe is noticed inside the try, not at exit
         return status
-    except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as err:
-        print(f"lrpref: error: {err}", file=sys.stderr)
-        return 2
     except BrokenPipeError:   # the reader left early (`lrpref ... | head`): stop quietly, as other tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so Python's flush at exit succeeds
         return 1
+    except USER_ERRORS as err:   # a bad file, option or value: one line, no traceback
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"lrpref: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -37,7 +37,10 @@ def atomic_path(path):
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist")
     # the real suffix last, so that writers choosing a format by it (Pillow) choose the target's
-    descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
+    try:
+        descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
+    except OSError as err:   # e.g. a folder without write permission: name the file asked for, not the temporary
+        raise OSError(err.errno, f"cannot write {str(path)!r}: {err.strerror}") from None
     os.close(descriptor)
     tmp = Path(name)
     try:

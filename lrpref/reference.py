@@ -243,10 +243,15 @@ class Row:
 
 
 class CheckReport:
-    """The result of :func:`check`: one :class:`Row` per compared dataset."""
+    """The result of :func:`check`: one :class:`Row` per compared dataset; ``answered`` of the reference's
+    ``cases`` were answered, ``skipped`` were not."""
 
-    def __init__(self, rows, tolerance):
-        self.rows, self.tolerance = rows, tolerance
+    def __init__(self, rows, tolerance, answered, cases):
+        self.rows, self.tolerance, self.answered, self.cases = rows, tolerance, answered, cases
+
+    @property
+    def skipped(self):
+        return self.cases - self.answered
 
     @property
     def ok(self):
@@ -272,7 +277,9 @@ class CheckReport:
                 lines.append(f"{network:<16} {case:<34} {label:<24} {row.max_abs:>14.3e} {row.relative:>10.3e}{flag}")
         failed = len(self.failed)
         lines.append(f"{len(self.rows)} datasets in {len(by_case)} cases compared; {failed} above the relative "
-                     f"tolerance {self.tolerance:g}" + ("" if failed else ": all agree"))
+                     f"tolerance {self.tolerance:g}" + ("" if failed else ": all agree")
+                     + (f"; {self.skipped} of the reference's {self.cases} cases not answered (skipped)"
+                        if self.skipped else ""))
         return "\n".join(lines)
 
     def __str__(self):
@@ -302,15 +309,20 @@ def check(reference, theirs, tolerance=TOLERANCE, input_only=False):
     Raises
     ------
     FileNotFoundError, ValueError
-        A missing file, a wrong format or version, a case the reference lacks, a missing dataset or a shape
-        that differs from the reference's: each message names the dataset.
+        A missing file, a wrong format or version, a file that answers no case, a case the reference lacks, a
+        missing dataset or a shape that differs from the reference's: each message names the dataset.
     """
     if not isinstance(theirs, (str, bytes)) and not hasattr(theirs, "__fspath__"):
         answers = {key: {tensor: np.asarray(R) for tensor, R in value.items()} for key, value in theirs.items()}
+        source = "the answers given"
     else:
-        answers = _read_answers(theirs)
+        answers, source = _read_answers(theirs), str(theirs)
     rows = []
     with _open(reference, "reference") as ref:
+        cases = sum(len(group.get("cases", {})) for group in ref.get("networks", {}).values())
+        if not answers:
+            raise ValueError(f"{source} answers none of the reference's {cases} cases (expected groups "
+                             "/networks/<network>/cases/<case>/relevance)")
         for key, given in answers.items():
             network, _, case = key.partition("/")
             where = f"/networks/{network}/cases/{case}"
@@ -326,7 +338,7 @@ def check(reference, theirs, tolerance=TOLERANCE, input_only=False):
                 if got.shape != want.shape:
                     raise ValueError(f"{where}/relevance/{tensor}: shape {got.shape}, the reference's is {want.shape}")
                 rows.append(_compare(network, case, tensor, got, want, tolerance))
-    return CheckReport(rows, tolerance)
+    return CheckReport(rows, tolerance, len(answers), cases)
 
 
 def _compare(network, case, tensor, got, want, tolerance):
