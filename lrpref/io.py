@@ -43,7 +43,7 @@ from .backend import to_host
 from .checks import integer
 from .files import atomic_path
 from .layers import LAYERS
-from .network import INPUT, Network, Node
+from .network import Network, Node, sample_shapes
 from .preprocessing import get as get_preprocessing
 
 FORMAT = "lrpref"
@@ -180,13 +180,10 @@ def check_shapes(net):
     is fixed: the layers run on an empty batch of that shape, which checks every shape and computes nothing."""
     if net.input_shape is None or None in net.input_shape:
         return
-    acts = {INPUT: net.xp.zeros((0,) + net.input_shape, dtype=net.dtype or np.float64)}
-    for i, node in enumerate(net.nodes):
-        try:
-            acts[node.name] = node.layer.forward(*(acts[name] for name in node.inputs))
-        except ValueError as err:
-            raise ValueError(f"layer {i} ({node.name!r}) does not fit the input shape {net.input_shape} the file "
-                             f"records: {err}") from None
+    try:
+        sample_shapes(net, net.input_shape)
+    except ValueError as err:
+        raise ValueError(f"the layers do not fit the input shape {net.input_shape} the file records: {err}") from None
 
 
 def _read_node(group, key, dtype):

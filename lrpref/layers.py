@@ -141,21 +141,21 @@ class Dense(Layer):
         return self.linear(x, self.weight, self.bias)
 
     def linear(self, x, w, b=None):
-        if x.ndim == 2:
-            z = x @ w.T
+        if x.ndim == 2:   # one product per sample, so that a sample's numbers do not depend on the batch (BLAS
+            z = (x[:, None, :] @ w.T)[:, 0]   # may sum a (N, in) x (in, out) product differently for another N)
             return z if b is None else z + b
-        z = (w @ x.reshape(x.shape[0], x.shape[1], -1)).reshape((x.shape[0], w.shape[0]) + x.shape[2:])
+        z = (w @ x.reshape(x.shape[0], x.shape[1], x.shape[2] * x.shape[3])).reshape((x.shape[0], w.shape[0]) + x.shape[2:])
         return z if b is None else z + b[:, None, None]
 
     def transpose(self, s, w, shape):
         if s.ndim == 2:
-            return s @ w
+            return (s[:, None, :] @ w)[:, 0]   # per sample, as linear
         return (w.T @ s.reshape(s.shape[0], s.shape[1], -1)).reshape(shape)
 
     def bias_relevance(self, s, b):
         if b is None:
             return None
-        return (s if s.ndim == 2 else s.sum(axis=(2, 3))) @ b
+        return ((s if s.ndim == 2 else s.sum(axis=(2, 3))) * b).sum(axis=1)   # per sample, as linear
 
     def __repr__(self):
         return f"Dense({self.weight.shape[1]}->{self.weight.shape[0]})"
@@ -217,7 +217,7 @@ class Conv2d(Layer):
         return crop(xpad, self.padding)
 
     def bias_relevance(self, s, b):
-        return None if b is None else s.sum(axis=(2, 3)) @ b
+        return None if b is None else (s.sum(axis=(2, 3)) * b).sum(axis=1)   # per sample, as Dense
 
     def __repr__(self):
         o, i = self.weight.shape[:2]

@@ -262,3 +262,15 @@ def residual_blocks(net):
                 tensor = producers[tensor].inputs[0]
             blocks.append((node.name, tensor))
     return blocks
+
+
+def sample_shapes(net, shape):
+    """The shape of one sample of every tensor (``"input"`` and each node's output, by name) for an input of one
+    sample's ``shape``. The layers run on an empty batch: every shape is checked, nothing is computed."""
+    acts = {INPUT: net.xp.zeros((0,) + tuple(shape), dtype=net.dtype or np.float64)}
+    for i, node in enumerate(net.nodes):
+        try:
+            acts[node.name] = node.layer.forward(*(acts[name] for name in node.inputs))
+        except ValueError as err:
+            raise ValueError(f"layer {i} ({node.name!r}): {err}") from None
+    return {name: tuple(a.shape[1:]) for name, a in acts.items()}
