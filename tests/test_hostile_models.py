@@ -101,7 +101,7 @@ EDITS = {
                         r"layer 0003 \('3'\): cannot build Conv2d: .*weight"),
     "weight of the wrong shape": (replace("nodes/0003/weight", np.zeros((32, 16, 5, 5), np.float32)),
                                   r"the layers do not fit the input shape \(1, 28, 28\) the file records: "
-                                  r"layer 7 \('7'\): .*with 1568 on axis 1, got shape \(0, 800\)"),
+                                  r"layer 7 \('7'\): .*with 1568 on axis 1, got shape \(0, 1152\)"),
     "dense of the wrong width": (replace("nodes/0007/weight", np.zeros((64, 1000), np.float32)),
                                  r"the layers do not fit the input shape \(1, 28, 28\) the file records: layer 7 \('7'\): "
                                  r".*with 1000 on axis 1, got shape \(0, 1568\)"),
