@@ -1,86 +1,86 @@
-"""One-line warnings where an explanation's assumptions and its input disagree.
+"""Checking values where they enter lrpref: one helper per kind of value, so that every entry point means the
+same by "a number" or "a boolean" and says what it expected and what came.
 
-Each function returns a list of messages (empty when all is well); the command line prints them to stderr.
-They do not stop anything: the explanation is still exact for the rules given, only probably not the one
-meant.
-
-- Rules written for non-negative inputs (:class:`~lrpref.rules.OriginalZPlus`, ``rho(w) = w+``, and
-  :class:`~lrpref.rules.OriginalGamma`, ``rho(w) = w + gamma w+``) meeting inputs of both signs: ``a w+``
-  is then negative wherever ``a`` is, and the map's colours can turn over (the paper's z-plus on pixels in
-  [-1, 1]). The sign-split rules (``ZPlus``, ``AlphaBeta``, ``Gamma``) are defined for such inputs.
-- An input outside the range the network records (``net.input_bounds``), which is also zB's box.
-- An image converted to what the model reads in an obvious way: colour to gray or back, or resized where
-  the model's preprocessing has no resize-and-crop of its own (MNIST's straight 28x28).
+- :func:`boolean`: ``True`` or ``False`` (NumPy booleans too); a string such as ``"False"`` is refused.
+- :func:`number`: a real number (Python or NumPy scalar, not a bool), finite unless infinity is allowed.
+- :func:`integer`: an integer (Python or NumPy, or a float holding an integer value such as ``2.0``).
+- :func:`real_array`: an array of real numbers; complex, object and string arrays are refused.
+- :func:`finite`: every entry of an array finite (no NaN, no Inf).
 """
+import math
+import numbers
+
 import numpy as np
-from PIL import Image
 
-from .backend import to_host
-from .network import fold_batchnorm
-from .rules import OriginalGamma, OriginalZPlus
-
-NONNEGATIVE_INPUT_RULES = (OriginalZPlus, OriginalGamma)
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+from .backend import array_module, to_host
 
 
-def sign_warnings(net, x, composite):
-    """Layers whose rule assumes non-negative inputs but whose input has both signs (sample 0 and on)."""
-    model = fold_batchnorm(net) if composite.fold_batchnorm else net
-    acts = model.activations(x)
-    messages = []
-    for node, rule in zip(model.nodes, composite.rules(model)):
-        if not isinstance(rule, NONNEGATIVE_INPUT_RULES) or getattr(rule, "ones_input", False):
-            continue
-        a = to_host(acts[node.inputs[0]])
-        if a.min() < 0 < a.max():
-            messages.append(f"layer {node.name} ({type(node.layer).__name__}) gets {type(rule).__name__}, a rule "
-                            f"for non-negative inputs, but its input spans [{a.min():.3g}, {a.max():.3g}]: the "
-                            "map's signs may turn over (a sign-split rule such as ZPlus or Gamma is defined there)")
-    return messages
+def _kind(value):
+    return f"{value!r} ({type(value).__name__})"
 
 
-def range_warnings(net, x):
-    """The input leaves the range the network records (zB's box), beyond the rounding of its dtype."""
-    if net.input_bounds is None:
-        return []
-    x = to_host(x).astype(np.float64)
-    channels = (1, -1) + (1,) * (x.ndim - 2)
-    low, high = (np.reshape(np.asarray(b, dtype=np.float64), channels if np.ndim(b) == 1 else np.shape(b))
-                 for b in net.input_bounds)
-    # a preprocessed image reaches its bounds exactly in float64; a few units of the network's dtype allow for
-    # its rounding to float32, and nothing more
-    slack = 4 * np.finfo(net.dtype or np.float64).eps * max(float(np.max(np.abs(low))), float(np.max(np.abs(high))))
-    below, above = float(np.max(low - x)), float(np.max(x - high))
-    if below <= slack and above <= slack:
-        return []
-    return [f"input spans [{x.min():.3g}, {x.max():.3g}], outside the range the network records "
-            f"[{_show(low)}, {_show(high)}] (by up to {max(below, above):.3g}), which zB's box and the "
-            "preprocessing assume"]
+def boolean(value, what):
+    """``value`` as a bool, if it is ``True``/``False`` or a NumPy boolean; else ``TypeError``."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{what} must be True or False, got {_kind(value)}")
 
 
-def image_file_warnings(path, spec):
-    """An image file that ``spec`` (a :class:`~lrpref.preprocessing.Preprocessing`) converts in an obvious way."""
-    with Image.open(path) as image:
-        return image_warnings(image, spec)
+def number(value, what, low=None, high=None, infinite=False):
+    """``value`` as a float: a real Python or NumPy number, not a bool, NaN refused, infinity only with
+    ``infinite=True``, and ``low <= value <= high`` where given. ``TypeError`` or ``ValueError`` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+        raise TypeError(f"{what} must be a real number, got {_kind(value)}")
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not infinite):
+        raise ValueError(f"{what} must be a finite number, got {value}")
+    if low is not None and value < low:
+        raise ValueError(f"{what} must be a number >= {low:g}, got {value:g}")
+    if high is not None and value > high:
+        raise ValueError(f"{what} must be a number <= {high:g}, got {value:g}")
+    return value
 
 
-def image_warnings(image, spec):
-    """A Pillow image that ``spec`` converts in an obvious way."""
-    messages = []
-    gray, wants_gray = image.mode in GRAY_MODES, spec.mode in GRAY_MODES
-    if gray != wants_gray:
-        messages.append(f"{'gray' if gray else 'colour'} image converted to {'gray' if wants_gray else 'colour'} "
-                        f"for a model trained on {spec.name} images")
-    width, height = image.size
-    if spec.resize is None and (height, width) != tuple(spec.size):
-        messages.append(f"{width}x{height} image resized to {spec.size[1]}x{spec.size[0]} for a model trained on "
-                        f"{spec.name} images")
-    elif spec.resize is not None and min(width, height) < min(spec.size):
-        messages.append(f"{width}x{height} image enlarged to {spec.resize} pixels on its shorter side for a model "
-                        f"trained on {spec.name} images")
-    return messages
+def integer(value, what, low=None):
+    """``value`` as an int: a Python or NumPy integer, or a float with an integer value; ``>= low`` where given."""
+    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        value = int(value)
+    elif isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        value = int(value)
+    else:
+        raise TypeError(f"{what} must be an integer, got {_kind(value)}")
+    if low is not None and value < low:
+        raise ValueError(f"{what} must be an integer >= {low}, got {value}")
+    return value
 
 
-def _show(bound):
-    values = np.unique(bound)
-    return f"{values[0]:.3g}" if len(values) == 1 else f"{values.min():.3g}..{values.max():.3g}"
+def real_array(value, what, host=False):
+    """``value`` as an array of real numbers (bool, integer or float dtype), on its own array module (with
+    ``host``: as a NumPy array).
+
+    Lists are converted with NumPy; complex values are refused (lrpref does not drop an imaginary part
+    silently), as are object, string and ragged arrays.
+    """
+    if host or not hasattr(value, "dtype") or not hasattr(value, "shape"):
+        try:
+            value = to_host(value)
+        except (ValueError, TypeError) as err:
+            raise TypeError(f"{what} must be an array of real numbers, got {type(value).__name__} ({err})") from None
+    kind = value.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{what} must be real numbers, got complex values (dtype {value.dtype}); "
+                        "pass the real part or the magnitude explicitly")
+    if kind not in "biuf":
+        raise TypeError(f"{what} must be an array of real numbers, got dtype {value.dtype}")
+    return value
+
+
+def finite(array, what):
+    """``array`` unchanged if every entry is finite; else ``ValueError`` naming the count and the first entry."""
+    xp = array_module(array)
+    bad = ~xp.isfinite(array)
+    if bool(bad.any()):
+        first = tuple(int(i) for i in np.argwhere(to_host(bad))[0])
+        raise ValueError(f"{what} must be finite numbers, found {int(bad.sum())} NaN or Inf value(s), the first "
+                         f"at index {first}")
+    return array

@@ -1,15 +1,19 @@
 """The ``lrpref`` command line."""
 import argparse
+import csv
+import math
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from . import (__version__, benchmark, checks, composites, contrastive, conventions, data, datasets,
-               preprocessing, reference, runs)
+from . import (__version__, benchmark, composites, contrastive, conventions, data, datasets, evaluation,
+               mismatch, preprocessing, reference, runs)
 from .backend import BACKENDS, resolve, to_host
 from .explain import INITS, explain
+from .files import refuse_overwriting
 from .heatmap import relevance_rgb, save_panels, tutorial_scale
 from .io import DTYPES, load
 from .preprocessing import load_image
@@ -73,8 +77,36 @@ tutorials/guides/rules.md, "Composites").
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with lrpref's errors: one line ``lrpref: error: ...`` and exit status 2 (subcommands too)."""
+
+    def error(self, message):
+        self.exit(2, f"lrpref: error: {message}\n")
+
+
+def option(kind, low=None, above=None):
+    """An argparse ``type``: ``kind`` (int or float) of a finite value, ``>= low`` and ``> above`` where given,
+    so that a bad option is refused before any work."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if (low is not None and value < low) or (above is not None and value <= above):
+            bound = f">= {low}" if low is not None else f"> {above}"
+            raise argparse.ArgumentTypeError(f"expected a number {bound}, got {text}")
+        return value
+    return parse
+
+
+COUNT = option(int, low=1)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="lrpref", description="Layer-wise Relevance Propagation, exactly.")
+    parser = Parser(prog="lrpref", description="Layer-wise Relevance Propagation, exactly.")
     parser.add_argument("--version", action="version", version=f"lrpref {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = commands.add_parser("explain", help="explain one input and write a heatmap PNG", description=EXPLAIN_HELP,
@@ -84,12 +116,12 @@ def build_parser():
                         "(default: %(default)s)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--image", help="an image file (PNG, JPEG, ...), preprocessed as the model records")
-    source.add_argument("--sample", type=int, default=0,
+    source.add_argument("--sample", type=option(int, low=0), default=0,
                         help="index of a shipped held-out MNIST digit, 0..1999 (default: %(default)s)")
     source.add_argument("--images", help="dataset mode: a folder of images, an .npz or an HDF5 file (see "
                                          "tutorials/guides/dataset_scale.md); one heatmap per image into "
                                          "--output-dir")
-    p.add_argument("--target", type=int, help="the class to explain (default: the predicted class)")
+    p.add_argument("--target", type=option(int, low=0), help="the class to explain (default: the predicted class)")
     p.add_argument("--composite", choices=sorted(composites.COMPOSITES), metavar="NAME",
                    help="rules per layer: " + ", ".join(sorted(composites.COMPOSITES))
                    + " (default: the composite the model records, else epsilon_gamma_box where it records its "
@@ -123,15 +155,15 @@ def build_parser():
                                     "[0, 1] and optionally y (labels) and masks (N, H, W) (default: the shipped "
                                     "MNIST digits)")
     p.add_argument("--labels", help="for a folder: a CSV of file name, label (default: the predicted classes)")
-    p.add_argument("--limit", type=int, default=100, help="evaluate at most this many images (default: %(default)s)")
+    p.add_argument("--limit", type=COUNT, default=100, help="evaluate at most this many images (default: %(default)s)")
     p.add_argument("--composite", default="epsilon_gamma_box", choices=sorted(composites.COMPOSITES), metavar="NAME",
                    help="rules per layer (default: %(default)s)")
     add_rule_arguments(p)
-    p.add_argument("--quantize", type=int, help="heat quantization levels before Insertion/Deletion (the paper: 8)")
-    p.add_argument("--step", type=int, help="pixels per Insertion/Deletion step (default: 500 for 224x224, else 1 %%)")
-    p.add_argument("--patch", type=int, default=9, help="MoRF region size (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=100, help="MoRF regions perturbed (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=16, help="(default: %(default)s)")
+    p.add_argument("--quantize", type=option(int, low=2), help="heat quantization levels before Insertion/Deletion (the paper: 8)")
+    p.add_argument("--step", type=COUNT, help="pixels per Insertion/Deletion step (default: 500 for 224x224, else 1 %%)")
+    p.add_argument("--patch", type=COUNT, default=9, help="MoRF region size (default: %(default)s)")
+    p.add_argument("--steps", type=COUNT, default=100, help="MoRF regions perturbed (default: %(default)s)")
+    p.add_argument("--batch-size", type=COUNT, default=16, help="(default: %(default)s)")
     p.add_argument("--output-dir", default="evaluation", help="where results.csv and the plots go "
                                                                "(default: %(default)s)")
     p.add_argument("--no-curves", action="store_true",
@@ -148,9 +180,12 @@ def build_parser():
     q = actions.add_parser("check", help="compare another implementation's file with the reference")
     q.add_argument("reference", metavar="REFERENCE.h5", help="a file written by 'lrpref reference export'")
     q.add_argument("theirs", metavar="THEIRS.h5", help="the file to check, in the same schema")
-    q.add_argument("--tolerance", type=float, default=reference.TOLERANCE,
+    q.add_argument("--tolerance", type=option(float, above=0), default=reference.TOLERANCE,
                    help="largest relative error accepted per dataset (default: %(default)g)")
     q.add_argument("--input-only", action="store_true", help="compare only the relevance of the input")
+    q.add_argument("--allow-partial", action="store_true",
+                   help="accept a file that answers only some of the reference's cases (the rest are counted as "
+                        "skipped); without it every case must be answered")
     q.add_argument("--every-layer", action="store_true",
                    help="print every layer of every case (default: the worst layer of each case, and every layer "
                         "of a case that fails)")
@@ -159,13 +194,14 @@ def build_parser():
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["vgg16", "resnet50"], choices=benchmark.MODELS, metavar="NAME",
                    help=f"some of {', '.join(benchmark.MODELS)} (default: %(default)s)")
-    p.add_argument("--batches", nargs="+", type=int, default=[1, 8], help="(default: %(default)s)")
+    p.add_argument("--batches", nargs="+", type=COUNT, default=[1, 8], help="(default: %(default)s)")
     p.add_argument("--dtypes", nargs="+", default=["float32"], choices=DTYPES, help="(default: %(default)s)")
     p.add_argument("--backend", default="numpy", choices=BACKENDS, help="(default: %(default)s)")
     p.add_argument("--composite", default="epsilon_gamma_box", choices=sorted(composites.COMPOSITES), metavar="NAME",
                    help="(default: %(default)s)")
-    p.add_argument("--size", type=int, default=224, help="image height and width (default: %(default)s)")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (default: %(default)s)")
+    p.add_argument("--size", type=option(int, low=32), default=224,
+                   help="image height and width, at least 32 (default: %(default)s)")
+    p.add_argument("--repeats", type=COUNT, default=3, help="timed runs per measurement (default: %(default)s)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory run")
     return parser
 
@@ -179,7 +215,7 @@ def add_rule_arguments(p):
                    help="what the numbers mean: " + ", ".join(sorted(conventions.CONVENTIONS))
                         + " (default: zennit; see tutorials/guides/conventions.md)")
     for name in RULE_PARAMS:
-        p.add_argument(f"--{name}", type=float, help=f"rule parameter {name}")
+        p.add_argument(f"--{name}", type=option(float), help=f"rule parameter {name}")
     p.add_argument("--zero-bias", action="store_true", help="leave biases out of the rules (Zennit's zero_params)")
     p.add_argument("--maxpool", choices=composites.MAXPOOL,
                    help="max-pool relevance: winner-take-all with ties split, all to the first maximum (PyTorch's "
@@ -208,20 +244,40 @@ def rule_params(args):
     return params
 
 
+def model_file(args):
+    """The file --model names: a shipped model's, or the path given."""
+    return data.model_path(args.model) if args.model in data.MODELS else args.model
+
+
 def load_model(args):
-    path = data.model_path(args.model) if args.model in data.MODELS else args.model
+    path = model_file(args)
     return path, load(path, dtype=args.dtype, backend=args.backend)
+
+
+def check_output(path, image=False):
+    """Refuse, before any work, an output whose folder is missing, that is a folder, or (``image``) whose
+    suffix names no image format."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write {path}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ValueError(f"cannot write {path}: it is a folder")
+    if image and path.suffix.lower() not in Image.registered_extensions():
+        raise ValueError(f"cannot write {path}: expected an image file name (.png, .jpg, ...), got suffix "
+                         f"{path.suffix or 'none'!r}")
 
 
 def run_explain(args):
     if args.images:
         return run_explain_dataset(args)
+    check_output(args.output, image=True)
+    refuse_overwriting(args.output, [args.image, model_file(args)])
     path, net = load_model(args)
     spec = preprocessing.of(net)
     warnings = []
     if args.image:
         x, label, what = load_image(args.image, spec.name), None, args.image
-        warnings += checks.image_file_warnings(args.image, spec)
+        warnings += mismatch.image_file_warnings(args.image, spec)
     elif spec.name not in ("mnist", "mnist_pair"):
         raise ValueError(f"this model takes {spec.name} images: pass one with --image")
     else:
@@ -239,7 +295,7 @@ def run_explain(args):
     else:
         name, why = "clrp_paper", "the contrastive papers' rules"
     composite = composites.get(name, net=net, **params)
-    warnings += checks.range_warnings(net, x) + checks.sign_warnings(net, x, composite)
+    warnings += mismatch.range_warnings(net, x) + mismatch.sign_warnings(net, x, composite)
     for message in warnings:
         print(f"lrpref: warning: {message}", file=sys.stderr)
     if args.method == "lrp":
@@ -285,7 +341,26 @@ def run_explain(args):
     print(f"wrote      {args.output}: " + "; ".join(c.replace("\n", " ") for c in captions))
 
 
+def read_labels(path):
+    """``{file name: label}`` from a CSV of rows ``name,label``; a clear error for any other row."""
+    table = {}
+    with open(path, newline="") as f:
+        for number, row in enumerate(csv.reader(f), 1):
+            if not row:
+                continue
+            if len(row) != 2 or not row[1].strip().isdigit():
+                raise ValueError(f"{path}, line {number}: expected 'file name,label' with a class index >= 0, "
+                                 f"got {','.join(row)!r}")
+            table[row[0]] = int(row[1])
+    return table
+
+
 def run_evaluate(args):
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        raise ValueError(f"--output-dir {args.output_dir} is a file; expected a folder (or a name to create)")
+    inputs = [model_file(args), args.images, args.labels]
+    for name in evaluation.OUTPUTS:
+        refuse_overwriting(Path(args.output_dir) / name, inputs + ([Path(args.images) / name] if args.images else []))
     path, net = load_model(args)
     dataset = datasets.open_dataset(args.images, preprocessing.of(net).name, args.labels, args.limit)
     job = dataset_job(args, path, args.composite, curves=not args.no_curves, step=args.step, quantize=args.quantize,
@@ -331,10 +406,14 @@ def dataset_job(args, path, composite, target=None, **settings):
 
 def run_reference(args):
     if args.action == "export":
+        check_output(args.output)
         count = reference.export(args.output, args.networks, progress=sys.stderr.isatty())
         print(f"wrote      {args.output}: {count} cases, float64 (schema: tutorials/guides/reference_vectors.md)")
         return 0
     report = reference.check(args.reference, args.theirs, args.tolerance, args.input_only)
+    if report.skipped and not args.allow_partial:
+        raise ValueError(f"{args.theirs} answers {report.answered} of the reference's {report.cases} cases; "
+                         "pass --allow-partial to check only those")
     print(report.table(args.every_layer))
     return 0 if report.ok else 1
 
@@ -345,6 +424,12 @@ def run_bench(args):
     rows = benchmark.run(args.models, args.batches, args.dtypes, args.backend, args.composite, args.repeats,
                          args.size, memory=not args.no_memory, progress=sys.stderr.isatty())
     print(benchmark.table(rows))
+
+
+# What a user's file, option or machine can cause (a missing or unreadable file, a wrong format, a value out of
+# range, too little memory). Each message names what was expected and what came.
+USER_ERRORS = (ValueError, TypeError, OSError, KeyError, IndexError, RuntimeError, FloatingPointError, MemoryError,
+               Image.DecompressionBombError)
 
 
 def main(argv=None):
@@ -358,12 +443,13 @@ def main(argv=None):
         status = run(args) or 0
         sys.stdout.flush()   # here, so that a closed pipe is noticed inside the try, not at exit
         return status
-    except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as err:
-        print(f"lrpref: error: {err}", file=sys.stderr)
-        return 2
     except BrokenPipeError:   # the reader left early (`lrpref ... | head`): stop quietly, as other tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so Python's flush at exit succeeds
         return 1
+    except USER_ERRORS as err:   # a bad file, option or value: one line, no traceback
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"lrpref: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

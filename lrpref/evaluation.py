@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .backend import to_host
+from .checks import finite, integer, real_array
 from .files import atomic_path
 from .preprocessing import of as preprocessing_of
 
@@ -68,10 +69,9 @@ def label_probability(net, images, labels, batch_size=32):
 
 
 def check(images, maps=None, masks=None, labels=None):
-    """Images (N, C, H, W) in [0, 1]; maps and masks (N, H, W); labels (N,): clear errors otherwise.
-
-    Returns the images on the host, float64 (the metrics run there; arrays may come from either backend)."""
-    images = to_host(images, np.float64)
+    """Images (N, C, H, W) in [0, 1]; finite maps and masks (N, H, W); integer labels (N,): clear errors
+    otherwise."""
+    images = finite(real_array(images, "images", host=True).astype(np.float64), "images")
     if images.ndim != 4:
         raise ValueError(f"images must have shape (N, C, H, W), got {images.shape}")
     if images.min() < 0 or images.max() > 1:
@@ -81,8 +81,12 @@ def check(images, maps=None, masks=None, labels=None):
         if array is not None and to_host(array).shape != want:
             raise ValueError(f"{name} must have shape {want} (one per image, the image's height and width), "
                              f"got {to_host(array).shape}")
+    if maps is not None:
+        finite(real_array(maps, "maps", host=True), "maps")
     if labels is not None and to_host(labels).shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {to_host(labels).shape}")
+    if labels is not None and real_array(labels, "labels", host=True).dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers (class indices), got dtype {to_host(labels).dtype}")
     return images
 
 
@@ -129,6 +133,8 @@ def insertion_deletion(net, images, maps, labels, step=None, quantize=None, batc
         Heat quantization levels (8 in the paper's "Ours"), or none.
     """
     images = check(images, maps, labels=labels)
+    step = None if step is None else integer(step, "step", low=1)
+    quantize = None if quantize is None else integer(quantize, "quantize", low=2)
     maps = heat_quantization(maps, quantize) if quantize else to_host(maps, np.float64)
     labels = to_host(labels)
     n_pixels = images.shape[2] * images.shape[3]
@@ -163,6 +169,7 @@ def pixel_flipping(net, images, maps, labels, patch=9, steps=100, baseline="unif
     ``baseline``: ``"uniform"`` noise in [0, 1] (seeded, as Samek et al.) or ``"black"``.
     """
     images = check(images, maps, labels=labels)
+    patch, steps = integer(patch, "patch", low=1), integer(steps, "steps", low=1)
     if baseline not in ("uniform", "black"):
         raise ValueError(f"baseline must be 'uniform' or 'black', got {baseline!r}")
     rng = np.random.default_rng(seed)
@@ -189,7 +196,8 @@ def pixel_flipping(net, images, maps, labels, patch=9, steps=100, baseline="unif
 
 def relevance_mass_accuracy(maps, masks):
     """Positive relevance inside each mask over all positive relevance (Arras et al. 2022); 0 without any."""
-    maps, masks = to_host(maps, np.float64), to_host(masks, bool)
+    maps = finite(real_array(maps, "maps", host=True).astype(np.float64), "maps")
+    masks = real_array(masks, "masks", host=True).astype(bool)
     if maps.shape != masks.shape:
         raise ValueError(f"masks must have the shape of the maps {maps.shape}, got {masks.shape}")
     positive = np.maximum(maps, 0).reshape(len(maps), -1)
@@ -198,28 +206,30 @@ def relevance_mass_accuracy(maps, masks):
     return np.where(total > 0, inside / np.where(total > 0, total, 1.0), 0.0)
 
 
+OUTPUTS = ("results.csv", "insertion_deletion.png", "morf.png")
+
+
 def write_results(folder, rows, insdel=None, flipping=None):
     """``results.csv`` (one row per image) and the mean curves as PNG, in ``folder``, each written atomically."""
     from .plots import line_plot
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / "results.csv") as tmp, open(tmp, "w", newline="") as f:
+    table, insdel_plot, morf_plot = (folder / name for name in OUTPUTS)
+    with atomic_path(table) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     if insdel is not None:
-        with atomic_path(folder / "insertion_deletion.png") as tmp:
-            line_plot(tmp,
-                      [("insertion", insdel.fraction, insdel.insertion.mean(axis=0)),
-                       ("deletion", insdel.fraction, insdel.deletion.mean(axis=0))],
-                      title="Insertion and Deletion (mean over images)", xlabel="share of pixels",
-                      ylabel="probability of the label")
+        line_plot(insdel_plot,
+                  [("insertion", insdel.fraction, insdel.insertion.mean(axis=0)),
+                   ("deletion", insdel.fraction, insdel.deletion.mean(axis=0))],
+                  title="Insertion and Deletion (mean over images)", xlabel="share of pixels",
+                  ylabel="probability of the label")
     if flipping is not None:
         k = np.arange(flipping.curves.shape[1])
-        with atomic_path(folder / "morf.png") as tmp:
-            line_plot(tmp, [("f(x_0) - f(x_k)", k, (flipping.curves[:, :1] - flipping.curves).mean(axis=0))],
-                      title="MoRF pixel flipping (mean over images)", xlabel="regions perturbed k",
-                      ylabel="drop of the label's probability")
+        line_plot(morf_plot, [("f(x_0) - f(x_k)", k, (flipping.curves[:, :1] - flipping.curves).mean(axis=0))],
+                  title="MoRF pixel flipping (mean over images)", xlabel="regions perturbed k",
+                  ylabel="drop of the label's probability")
 
 
 def evaluate(net, images, labels=None, composite="epsilon_gamma_box", masks=None, step=None, quantize=None,
@@ -252,6 +262,11 @@ def evaluate(net, images, labels=None, composite="epsilon_gamma_box", masks=None
 
     images = check(images, masks=masks, labels=labels)
     spec = preprocessing_of(net)
+    if labels is not None:   # before minutes of work: the labels must be classes of this network
+        classes = net.forward(spec.normalize(images[:1])).shape[1]
+        if np.min(labels) < 0 or np.max(labels) >= classes:
+            raise ValueError(f"labels must be class indices 0..{classes - 1} of this network, got values in "
+                             f"{np.min(labels)}..{np.max(labels)}")
     maps, targets = [], []
     for start in tqdm(range(0, len(images), batch_size), disable=not progress, desc="explaining"):
         e = explain(net, spec.normalize(images[start:start + batch_size]), composite=composite, **explain_params)

@@ -1,16 +1,21 @@
 """The LRP loop: run the network forward, choose the output relevance, hand it down layer by layer."""
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import composites
 from .backend import array_module, asarray, to_host
+from . import windows
+from .checks import integer, real_array
 from .layers import ReLU
-from .network import INPUT, fold_batchnorm, residual_blocks
+from .network import INPUT, fold_batchnorm, residual_blocks, sample_shapes
 from .rules import SignSplitRule
+from .stabilizer import Stabilizer
 from .windows import reused_buffers
 
 INITS = ("logit", "one", "softmax")
+KEEP = ("all", "input")
 
 
 @dataclass
@@ -51,7 +56,7 @@ class Explanation:
 
     def __repr__(self):
         target = "given init" if self.target is None else f"target {self.target.tolist()}"
-        return f"Explanation(relevance of shape {tuple(self.relevance.shape)}, {len(self.layers)} layers, {target})"
+        return f"Explanation(relevance of shape {tuple(self.relevance.shape)}, {len(self.names)} layers, {target})"
 
     def conservation(self):
         """The :class:`ConservationReport`: relevance sums at every layer and what bias and stabilizer kept."""
@@ -65,13 +70,15 @@ class Explanation:
             if isinstance(value, tuple):
                 return tuple(take(v) for v in value)
             return value[rows if isinstance(rows, slice) else asarray(rows, array_module(value))]
-        return Explanation(take(self.relevance), [take(item) for item in self.layers], take(self.output),
+        return Explanation(take(self.relevance), None if self.layers is None else [take(item) for item in self.layers],
+                           take(self.output),
                            take(self.init), take(self.target), self.names, self.rules,
                            {name: take(R) for name, R in self.tensors.items()}, self.blocks,
                            [take(sums) for sums in self._sums])
 
 
-def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, convention=None, **rule_params):
+def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, convention=None, batch_size=None,
+            keep="all", **rule_params):
     """Explain the network's output for a batch ``x`` with LRP.
 
     Parameters
@@ -93,6 +100,16 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
         What numeric rule parameters mean: ``"zennit"`` (``None``, the default), ``"tutorial"``,
         ``"innvestigate"`` or ``"captum"``; see :mod:`lrpref.conventions`. The ``tutorial_*`` composites fix
         their own and do not take it.
+    batch_size : int or None
+        Samples explained per pass, so that memory stays bounded whatever the batch; ``None``: as many as fit
+        a quarter of the buffer limit (:func:`lrpref.set_buffer_limit`) with every tensor's activation and
+        relevance. Each sample's numbers do not depend on the others, so the result is bit-identical to one
+        pass; only a stabilizer relative to the whole batch (``relative="batch"``, the tutorial convention's
+        epsilon) couples the samples, and then the batch is explained in one pass.
+    keep : {"all", "input"}
+        What the :class:`Explanation` holds: the relevance of every tensor, or (``"input"``, for large
+        batches) only the input's; ``layers`` is then ``None`` and ``tensors`` holds only ``"input"``. The
+        conservation report's per-layer sums are kept either way.
     **rule_params
         Parameters of the composite, with Zennit's names: ``epsilon``, ``gamma``, ``alpha``, ``beta``,
         ``low``, ``high``, ``stabilizer``, ``zero_bias``, ``maxpool``.
@@ -101,15 +118,37 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
     -------
     Explanation
     """
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
     if convention is not None:
         rule_params["convention"] = convention
     chosen = composites.get(composite, net=net, **rule_params)
     model = fold_batchnorm(net) if chosen.fold_batchnorm else net
     rules = chosen.rules(model)
-
-    acts = model.activations(x)
-    output = acts[model.nodes[-1].name]
     init = (chosen.init or "logit") if init is None else init
+    x = model.check_input(x)
+    n, shapes = x.shape[0], sample_shapes(model, x.shape[1:])
+    size = n if _couples_samples(rules) else _chunk_size(shapes, x.dtype, batch_size)
+    if size >= n:
+        return _explain_batch(model, rules, x, target, init, keep)
+    per_sample = len(shapes[model.nodes[-1].name]) + 1   # the rank of a batch of outputs
+
+    def part(value, start):
+        """``value`` for the samples from ``start``: per-sample arrays are cut, the rest passed as they are."""
+        ndim = value.ndim if hasattr(value, "ndim") else np.ndim(value)
+        if value is None or isinstance(value, str) or ndim not in (1, per_sample):
+            return value
+        if ndim == 1 and per_sample != 1 and value is init:   # one sample's (C,) init: for every sample
+            return value
+        return value[start:start + size]
+    return _join([_explain_batch(model, rules, x[start:start + size], part(target, start), part(init, start), keep)
+                  for start in range(0, n, size)])
+
+
+def _explain_batch(model, rules, x, target, init, keep):
+    """One pass of :func:`explain` over the batch ``x`` (its arguments resolved, ``x`` checked)."""
+    acts = model.activations(x, checked=True)
+    output = acts[model.nodes[-1].name]
     R_out, target = initial_relevance(output, target, init)
 
     relevance = {model.nodes[-1].name: R_out}   # relevance of every tensor, by the name of the node producing it
@@ -130,8 +169,41 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
 
     layers = [_tensor(relevance, node.inputs, xp, acts) for node in model.nodes]
     _check_finite(layers, model)
+    if keep == "input":
+        layers, relevance = None, {INPUT: relevance[INPUT]}
     return Explanation(relevance[INPUT], layers, output, R_out, target, model.names, rules, relevance,
                        residual_blocks(model), sums)
+
+
+def _couples_samples(rules):
+    """Whether a rule's stabilizer is relative to the whole batch (then a sample's numbers depend on the others)."""
+    return any(isinstance(value, Stabilizer) and value.relative == "batch"
+               for rule in rules for value in vars(rule).values())
+
+
+def _chunk_size(shapes, dtype, batch_size):
+    """Samples per pass: ``batch_size``, or as many as fit a quarter of the buffer limit with every tensor's
+    activation and relevance and two temporaries of the rules' size (four copies of all tensors)."""
+    if batch_size is not None:
+        return integer(batch_size, "batch_size", low=1)
+    sample_bytes = 4 * sum(math.prod(shape) for shape in shapes.values()) * np.dtype(dtype).itemsize
+    return max(1, windows.BUFFER_LIMIT // 4 // sample_bytes)
+
+
+def _join(parts):
+    """One :class:`Explanation` of the parts' samples, in order (the parts of one explanation)."""
+    def cat(values):
+        if values[0] is None:
+            return None
+        if isinstance(values[0], tuple):
+            return tuple(cat(list(v)) for v in zip(*values))
+        return array_module(values[0]).concatenate(values)
+    first = parts[0]
+    layers = None if first.layers is None else [cat([p.layers[i] for p in parts]) for i in range(len(first.layers))]
+    return Explanation(cat([p.relevance for p in parts]), layers, cat([p.output for p in parts]),
+                       cat([p.init for p in parts]), cat([p.target for p in parts]), first.names, first.rules,
+                       {name: cat([p.tensors[name] for p in parts]) for name in first.tensors}, first.blocks,
+                       [cat([p._sums[i] for p in parts]) for i in range(len(first._sums))])
 
 
 def _sample_sum(R):
@@ -198,7 +270,7 @@ def initial_relevance(output, target=None, init="logit"):
     if not isinstance(init, str):
         if target is not None:
             raise ValueError("init was given as an array, which already chooses the output relevance: pass target=None")
-        R = asarray(init, xp, output.dtype)
+        R = asarray(real_array(init, "the init array"), xp, output.dtype)
         if R.shape == output.shape[1:]:
             R = xp.broadcast_to(R, output.shape).copy()
         if R.shape != output.shape:
@@ -259,6 +331,9 @@ class ConservationReport:
         self.total_out = to_host(_sample_sum(e.init))
         self.total_in = to_host(_sample_sum(e.relevance))
         self.block_names = [add for add, _ in e.blocks]
+        if any(t not in e.tensors for _, t in e.blocks):
+            raise ValueError("the conservation report of a residual network needs the relevance of its blocks: "
+                             "explain with keep='all'")
         self.block_in = np.stack([to_host(_sample_sum(e.tensors[t])) for _, t in e.blocks]) if e.blocks else \
             np.zeros((0, n))
 

@@ -36,7 +36,11 @@ def atomic_path(path):
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist")
-    descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+    # the real suffix last, so that writers choosing a format by it (Pillow) choose the target's
+    try:
+        descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
+    except OSError as err:   # e.g. a folder without write permission: name the file asked for, not the temporary
+        raise OSError(err.errno, f"cannot write {str(path)!r}: {err.strerror}") from None
     os.close(descriptor)
     tmp = Path(name)
     try:
@@ -49,6 +53,26 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def refuse_overwriting(output, inputs):
+    """Raise ``ValueError`` if ``output`` names the same existing file as one of ``inputs`` (None entries skipped).
+
+    A command that wrote its result over one of its own inputs (``--image d.png --output d.png``) would destroy
+    data it was given, so such a call is refused before any work.
+    """
+    for given in inputs:
+        if given is not None and _same_file(output, given):
+            raise ValueError(f"the output {str(output)!r} is also an input ({str(given)!r}): "
+                             "writing it would destroy the input; choose another output path")
+
+
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one existing file (links and other spellings included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:   # either is missing: no file to destroy
+        return False
 
 
 def _mode_for(path):

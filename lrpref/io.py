@@ -25,6 +25,13 @@ Schema::
                             BatchNorm2d        weight, bias, running_mean, running_var (C,)
 
 Layers without either (ReLU, Flatten, Add) have only the three common attributes.
+
+Damage is detected, not loaded: :func:`save` writes HDF5's newer object headers (``libver="v108"``), which
+carry checksums of the file's structure and attributes, and every dataset with a Fletcher-32 checksum; a file
+whose bytes were changed afterwards fails to load with a clear error instead of loading other numbers. Files
+without checksums (older lrpref files, Keras files) are read as they are. Whatever the file, every array is
+checked where it enters (real, finite, shapes that fit the layer) and, where the file records a fixed input
+shape, the layers' shapes are checked against each other before :func:`load` returns.
 """
 import json
 import os
@@ -34,8 +41,10 @@ import numpy as np
 
 from . import keras
 from .backend import to_host
+from .checks import integer
+from .files import atomic_path
 from .layers import LAYERS
-from .network import Network, Node
+from .network import Network, Node, sample_shapes
 from .preprocessing import get as get_preprocessing
 
 FORMAT = "lrpref"
@@ -44,13 +53,18 @@ DTYPES = ("float32", "float64")
 
 
 def save(net, path):
-    """Write ``net`` to ``path`` in the schema above."""
-    with h5py.File(path, "w") as f:
-        write(net, f)
+    """Write ``net`` to ``path`` in the schema above.
+
+    The file is written whole to a temporary file next to ``path`` and then moved onto it (:mod:`lrpref.files`):
+    a save that fails or is killed half-way leaves an existing ``path`` byte-identical.
+    """
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", libver="v108") as f:
+        write(net, f, checksum=True)
 
 
-def write(net, group):
-    """Write ``net`` into an open HDF5 file or group, in the schema above."""
+def write(net, group, checksum=False):
+    """Write ``net`` into an open HDF5 file or group, in the schema above (``checksum``: Fletcher-32 on
+    every dataset)."""
     group.attrs["format"] = FORMAT
     group.attrs["format_version"] = VERSION
     if net.input_shape is not None:
@@ -65,7 +79,7 @@ def write(net, group):
         for key, value in node.layer.config().items():
             g.attrs[key] = np.asarray(value)
         for key, array in node.layer.arrays().items():
-            g.create_dataset(key, data=to_host(array))
+            g.create_dataset(key, data=to_host(array), fletcher32=checksum)
 
 
 def load(path, dtype="float32", backend=None, preprocessing=None):
@@ -106,6 +120,8 @@ def load(path, dtype="float32", backend=None, preprocessing=None):
                                  "nor a Keras model (attribute model_config)")
         except (ValueError, TypeError) as err:
             raise ValueError(f"{path}: {err}") from None
+        except (OSError, KeyError, RuntimeError) as err:   # h5py's words for a damaged file
+            raise ValueError(f"{path}: the file is damaged (HDF5 says: {err})") from None
     if preprocessing is not None:
         set_preprocessing(net, preprocessing)
     return net.to(backend) if backend is not None else net
@@ -140,28 +156,50 @@ def set_preprocessing(net, name):
 
 def read(f, dtype=None):
     """The network in an open HDF5 file or group written by :func:`write` (errors as :func:`load`'s)."""
-    if f.attrs.get("format_version") != VERSION:
-        raise ValueError(f"lrpref format version {f.attrs.get('format_version')}; this lrpref reads version {VERSION}")
-    if "nodes" not in f:
+    version = _python(f.attrs.get("format_version"))
+    if version != VERSION:
+        raise ValueError(f"lrpref format version {version}; this lrpref reads version {VERSION}")
+    if not isinstance(f.get("nodes"), h5py.Group):
         raise ValueError("no 'nodes' group")
     nodes = [_read_node(f["nodes"][key], key, dtype) for key in sorted(f["nodes"])]
     shape = f.attrs.get("input_shape")
-    shape = None if shape is None else tuple(None if s < 0 else int(s) for s in shape)
+    if shape is not None:
+        shape = tuple(None if s == -1 else integer(s, "the attribute input_shape", low=1) for s in shape)
+    meta = json.loads(f.attrs.get("meta", "{}"))
+    if not isinstance(meta, dict):
+        raise ValueError(f"the attribute 'meta' must be a JSON object, got {type(meta).__name__}")
     try:
-        return Network(nodes, shape, json.loads(f.attrs.get("meta", "{}")))
+        net = Network(nodes, shape, meta)
     except (ValueError, TypeError) as err:
         raise ValueError(f"invalid network: {err}") from None
+    check_shapes(net)
+    return net
+
+
+def check_shapes(net):
+    """Raise ``ValueError`` naming the first layer whose arrays do not fit its input, where ``net.input_shape``
+    is fixed: the layers run on an empty batch of that shape, which checks every shape and computes nothing."""
+    if net.input_shape is None or None in net.input_shape:
+        return
+    try:
+        sample_shapes(net, net.input_shape)
+    except ValueError as err:
+        raise ValueError(f"the layers do not fit the input shape {net.input_shape} the file records: {err}") from None
 
 
 def _read_node(group, key, dtype):
+    if not isinstance(group, h5py.Group):
+        raise ValueError(f"nodes/{key} is a {type(group).__name__}; expected a group (one per layer)")
     attrs = {k: _python(v) for k, v in group.attrs.items()}
     where = f"layer {key} ({attrs.get('name', '?')!r})"
     kind = attrs.pop("type", None)
-    if kind not in LAYERS:
+    if not isinstance(kind, str) or kind not in LAYERS:
         raise ValueError(f"{where}: unknown layer type {kind!r}; supported: {', '.join(LAYERS)}")
     name, inputs = attrs.pop("name", key), attrs.pop("inputs", ())
     inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-    arrays = {k: group[k][()] for k in group}
+    if not isinstance(name, str) or not all(isinstance(i, str) for i in inputs):
+        raise ValueError(f"{where}: the attributes name and inputs must be strings, got {name!r} and {inputs!r}")
+    arrays = {k: _read_array(group, k, where) for k in group}
     if dtype is not None:
         arrays = {k: v.astype(dtype, copy=False) for k, v in arrays.items()}
     try:
@@ -169,6 +207,18 @@ def _read_node(group, key, dtype):
     except (TypeError, ValueError) as err:
         raise ValueError(f"{where}: cannot build {kind}: {err}") from None
     return Node(name, layer, inputs)
+
+
+def _read_array(group, key, where):
+    """The dataset ``key`` of a layer's group, refusing links, groups and arrays that are not real numbers."""
+    if not isinstance(group.get(key, getlink=True), h5py.HardLink):
+        raise ValueError(f"{where}: {key!r} is a link; expected a dataset stored in the layer's group")
+    node = group[key]
+    if not isinstance(node, h5py.Dataset):
+        raise ValueError(f"{where}: {key!r} is a {type(node).__name__}; expected a dataset of numbers")
+    if node.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: dataset {key!r} holds {node.dtype}; expected real numbers")
+    return node[()]
 
 
 def _python(value):

@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from .backend import array_module, constant
+from .backend import array_module, constant, to_host
+from .checks import boolean, finite, number, real_array
 from .windows import blocks, col2im, crop, im2col, offsets, output_size, pad, padding4, pair, scratch
 
 
@@ -72,16 +73,17 @@ class Layer:
 
 
 def _param(value, what, ndim, like=None):
-    """A float array with ``ndim`` axes (on the array module of ``value``; ``like`` fixes dtype)."""
-    xp = array_module(value)
-    array = xp.asarray(value)
+    """A float array with ``ndim`` non-empty axes and finite entries (on the array module of ``value``;
+    ``like`` fixes dtype)."""
+    array = real_array(value, what)
+    array = array_module(array).asarray(array)
     if like is not None:
         array = array.astype(like.dtype, copy=False)
     elif array.dtype.kind != "f":
         array = array.astype(np.float64)
-    if array.ndim != ndim:
-        raise ValueError(f"{what} must have {ndim} axes, got an array of shape {tuple(array.shape)}")
-    return array
+    if array.ndim != ndim or 0 in array.shape:
+        raise ValueError(f"{what} must have {ndim} non-empty axes, got an array of shape {tuple(array.shape)}")
+    return finite(array, what)
 
 
 def _bias(bias, weight):
@@ -139,21 +141,21 @@ class Dense(Layer):
         return self.linear(x, self.weight, self.bias)
 
     def linear(self, x, w, b=None):
-        if x.ndim == 2:
-            z = x @ w.T
+        if x.ndim == 2:   # one product per sample, so that a sample's numbers do not depend on the batch (BLAS
+            z = (x[:, None, :] @ w.T)[:, 0]   # may sum a (N, in) x (in, out) product differently for another N)
             return z if b is None else z + b
-        z = (w @ x.reshape(x.shape[0], x.shape[1], -1)).reshape((x.shape[0], w.shape[0]) + x.shape[2:])
+        z = (w @ x.reshape(x.shape[0], x.shape[1], x.shape[2] * x.shape[3])).reshape((x.shape[0], w.shape[0]) + x.shape[2:])
         return z if b is None else z + b[:, None, None]
 
     def transpose(self, s, w, shape):
         if s.ndim == 2:
-            return s @ w
+            return (s[:, None, :] @ w)[:, 0]   # per sample, as linear
         return (w.T @ s.reshape(s.shape[0], s.shape[1], -1)).reshape(shape)
 
     def bias_relevance(self, s, b):
         if b is None:
             return None
-        return (s if s.ndim == 2 else s.sum(axis=(2, 3))) @ b
+        return ((s if s.ndim == 2 else s.sum(axis=(2, 3))) * b).sum(axis=1)   # per sample, as linear
 
     def __repr__(self):
         return f"Dense({self.weight.shape[1]}->{self.weight.shape[0]})"
@@ -215,7 +217,7 @@ class Conv2d(Layer):
         return crop(xpad, self.padding)
 
     def bias_relevance(self, s, b):
-        return None if b is None else s.sum(axis=(2, 3)) @ b
+        return None if b is None else (s.sum(axis=(2, 3)) * b).sum(axis=1)   # per sample, as Dense
 
     def __repr__(self):
         o, i = self.weight.shape[:2]
@@ -229,6 +231,11 @@ class _Pool2d(Layer):
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else pair(stride, "stride")
         self.padding = padding4(padding)
+        (kh, kw), (top, bottom, left, right) = self.kernel_size, self.padding
+        if max(top, bottom) >= kh or max(left, right) >= kw:
+            raise ValueError(f"{type(self).__name__} padding must be smaller than the kernel on each side "
+                             f"(a window of padding alone has no value), got padding {self.padding} for kernel "
+                             f"{self.kernel_size}")
 
     def config(self):
         return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
@@ -313,7 +320,7 @@ class AvgPool2d(_Pool2d):
 
     def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
         super().__init__(kernel_size, stride, padding)
-        self.count_include_pad = bool(count_include_pad)
+        self.count_include_pad = boolean(count_include_pad, "AvgPool2d count_include_pad")
 
     def config(self):
         return {**super().config(), "count_include_pad": self.count_include_pad}
@@ -401,7 +408,7 @@ class Flatten(Layer):
     """Flatten everything but the batch axis (C-order, so NCHW flattens as PyTorch does)."""
 
     def forward(self, x):
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))   # -1 is ambiguous for an empty batch
 
     def pass_back(self, R, shape):
         return R.reshape(shape)
@@ -418,7 +425,7 @@ class Dropout(Layer):
     """Dropout at inference: the identity. ``p`` is kept for the record."""
 
     def __init__(self, p=0.5):
-        self.p = float(p)
+        self.p = number(p, "Dropout p", low=0.0, high=1.0)
 
     def config(self):
         return {"p": self.p}
@@ -442,8 +449,13 @@ class BatchNorm2d(Layer):
             for n, v in (("bias", bias), ("running_mean", running_mean), ("running_var", running_var))
         )
         if not self.weight.shape == self.bias.shape == self.running_mean.shape == self.running_var.shape:
-            raise ValueError("BatchNorm2d weight, bias, running_mean and running_var must have the same shape")
-        self.eps = float(eps)
+            raise ValueError("BatchNorm2d weight, bias, running_mean and running_var must have the same shape, got "
+                             + ", ".join(str(tuple(a.shape)) for a in self.arrays().values()))
+        self.eps = number(eps, "BatchNorm2d eps", low=0.0)
+        smallest = float(to_host(self.running_var.min()))
+        if smallest < 0 or smallest + self.eps <= 0:
+            raise ValueError(f"BatchNorm2d running_var must be >= 0 and running_var + eps > 0 (a variance), got "
+                             f"a smallest running_var of {smallest:g} with eps {self.eps:g}")
 
     def config(self):
         return {"eps": self.eps}

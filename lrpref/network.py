@@ -12,6 +12,7 @@ import numpy as np
 
 from .backend import ENV_VAR, array_module, asarray, resolve
 from .backend import name as module_name
+from .checks import real_array
 from .layers import Add, BatchNorm2d, Conv2d, Dense, Layer
 from .windows import reused_buffers
 
@@ -161,7 +162,7 @@ class Network:
             batch, or NaN/Inf values.
         """
         xp = self.xp
-        x = asarray(x, xp)
+        x = asarray(real_array(x, "the input"), xp)
         x = x.astype(self.dtype or (x.dtype if x.dtype.kind == "f" else np.float64), copy=False)
         if self.input_shape is not None:
             want = "(N, " + ", ".join("*" if s is None else str(s) for s in self.input_shape) + ")"
@@ -181,9 +182,10 @@ class Network:
             raise ValueError("the input contains NaN or Inf values")
         return x
 
-    def activations(self, x):
-        """Run the network; return ``{name: output}`` for every node, plus ``"input"``: the checked input."""
-        acts = {INPUT: self.check_input(x)}
+    def activations(self, x, checked=False):
+        """Run the network; return ``{name: output}`` for every node, plus ``"input"``: the checked input
+        (``checked``: ``x`` is the result of :meth:`check_input` already)."""
+        acts = {INPUT: x if checked else self.check_input(x)}
         with reused_buffers():
             for i, node in enumerate(self.nodes):
                 try:
@@ -269,3 +271,15 @@ def residual_blocks(net):
                 tensor = producers[tensor].inputs[0]
             blocks.append((node.name, tensor))
     return blocks
+
+
+def sample_shapes(net, shape):
+    """The shape of one sample of every tensor (``"input"`` and each node's output, by name) for an input of one
+    sample's ``shape``. The layers run on an empty batch: every shape is checked, nothing is computed."""
+    acts = {INPUT: net.xp.zeros((0,) + tuple(shape), dtype=net.dtype or np.float64)}
+    for i, node in enumerate(net.nodes):
+        try:
+            acts[node.name] = node.layer.forward(*(acts[name] for name in node.inputs))
+        except ValueError as err:
+            raise ValueError(f"layer {i} ({node.name!r}): {err}") from None
+    return {name: tuple(a.shape[1:]) for name, a in acts.items()}

@@ -19,7 +19,15 @@ cifar10       RGB, shorter side 32 then centre crop 32x32, ``v`` unscaled (the  
 
 The resize and crop follow torchvision's reference transform (``Resize(256)``, ``CenterCrop(224)``, bilinear),
 for Keras models too.
+
+Image files are read faithfully, whatever their kind (:func:`load_image`): values are scaled by the image's
+real bit depth (8-bit: ``v / 255``; 16-bit grayscale: ``v / 65535``, resized in floating point), palette and
+CMYK images are converted to their colours, a transparent image (RGBA, LA, a palette with transparency) is
+composited over black (so that content drawn in the alpha channel, as a white digit on a transparent
+background, stays visible), and an image larger than Pillow's decompression-bomb limit
+(``PIL.Image.MAX_IMAGE_PIXELS``) is refused. 32-bit float images, whose pixel range is not defined, are refused.
 """
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,8 +73,12 @@ class Preprocessing:
         return image.crop((left, top, left + width, top + height))
 
     def unit(self, image):
-        """A Pillow image resized and cropped, as pixels in [0, 1], shape (C, H, W), RGB order, float64."""
-        pixels = np.asarray(self.geometry(image.convert(self.mode)), dtype=np.float64) / 255.0
+        """A Pillow image resized and cropped, as pixels in [0, 1], shape (C, H, W), RGB order, float64
+        (read as the module docstring says)."""
+        image, full = readable(image, self.mode)
+        pixels = np.asarray(self.geometry(image), dtype=np.float64) / full
+        if pixels.ndim == 2 and self.mode == "RGB":   # a 16-bit gray image for an RGB network
+            pixels = np.repeat(pixels[:, :, None], 3, axis=2)
         return np.ascontiguousarray((pixels[:, :, None] if pixels.ndim == 2 else pixels).transpose(2, 0, 1))
 
     def normalize(self, x):
@@ -87,6 +99,28 @@ class Preprocessing:
         values = values[:, :, ::-1] if self.bgr else values
         values = np.clip(np.rint(values * self.scale), 0, 255).astype(np.uint8)
         return np.repeat(values, 3, axis=-1) if values.shape[-1] == 1 else values
+
+
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+TRANSPARENT = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+def readable(image, mode):
+    """``(image, full)``: a Pillow image in ``mode`` ("L" or "RGB") with 8-bit values and ``full = 255``, or for a
+    16-bit grayscale image a float ("F") image of its values with ``full = 65535``; transparency composited over
+    black. ``ValueError`` for a kind of image without a defined pixel range."""
+    if image.mode in SIXTEEN_BIT:
+        values = np.asarray(image, dtype=np.float64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ValueError(f"a {image.mode} image with values in {values.min():g}..{values.max():g}; expected "
+                             "16-bit values 0..65535")
+        return Image.fromarray(values.astype(np.float32), "F"), 65535.0
+    if image.mode == "F":
+        raise ValueError("a 32-bit float image has no defined pixel range; expected 8- or 16-bit pixels")
+    if image.mode in TRANSPARENT or (image.mode == "P" and "transparency" in image.info):
+        black = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(black, image.convert("RGBA"))
+    return image.convert(mode), 255.0
 
 
 PREPROCESSING = {p.name: p for p in (
@@ -120,11 +154,17 @@ def load_image(path, preprocessing, unit=False):
     Raises
     ------
     ValueError
-        For an unknown preprocessing or a file Pillow cannot read.
+        For an unknown preprocessing, a file Pillow cannot read, an image larger than Pillow's limit
+        ``PIL.Image.MAX_IMAGE_PIXELS`` or one without a defined pixel range.
     """
     spec = get(preprocessing)
     try:
-        with Image.open(path) as image:
-            return spec.unit(image)[None] if unit else spec(image)
-    except (OSError, Image.UnidentifiedImageError) as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)   # the limit itself, not twice it
+            with Image.open(path) as image:
+                return spec.unit(image)[None] if unit else spec(image)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+        raise ValueError(f"cannot read image {path}: it is larger than Pillow's limit of {Image.MAX_IMAGE_PIXELS} "
+                         f"pixels (PIL.Image.MAX_IMAGE_PIXELS; raise it if the image is trusted): {err}") from None
+    except (OSError, ValueError) as err:
         raise ValueError(f"cannot read image {path}: {err}") from None

@@ -36,6 +36,7 @@ from . import __version__, composites, conventions, io, toolbox
 from .backend import to_host
 from .contrastive import clrp, sglrp
 from .explain import explain
+from .files import atomic_path
 from .layers import (Add, AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d,
                      ReLU, ZeroPad2d)
 from .models import torchvision
@@ -214,7 +215,7 @@ def export(path, networks=None, progress=True):
         net, x, description = NETWORKS[name](np.random.default_rng(SEEDS[name]))
         built[name] = net, x, description
     work = [(name, case) for name in names for case in cases(name, built[name][0])]
-    with h5py.File(path, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(format=FORMAT, format_version=VERSION, lrpref_version=__version__,
                        description="lrpref golden reference vectors: relevance at every layer, float64")
         for name in names:
@@ -263,10 +264,15 @@ class Row:
 
 
 class CheckReport:
-    """The result of :func:`check`: one :class:`Row` per compared dataset."""
+    """The result of :func:`check`: one :class:`Row` per compared dataset; ``answered`` of the reference's
+    ``cases`` were answered, ``skipped`` were not."""
 
-    def __init__(self, rows, tolerance):
-        self.rows, self.tolerance = rows, tolerance
+    def __init__(self, rows, tolerance, answered, cases):
+        self.rows, self.tolerance, self.answered, self.cases = rows, tolerance, answered, cases
+
+    @property
+    def skipped(self):
+        return self.cases - self.answered
 
     @property
     def ok(self):
@@ -292,7 +298,9 @@ class CheckReport:
                 lines.append(f"{network:<16} {case:<34} {label:<24} {row.max_abs:>14.3e} {row.relative:>10.3e}{flag}")
         failed = len(self.failed)
         lines.append(f"{len(self.rows)} datasets in {len(by_case)} cases compared; {failed} above the relative "
-                     f"tolerance {self.tolerance:g}" + ("" if failed else ": all agree"))
+                     f"tolerance {self.tolerance:g}" + ("" if failed else ": all agree")
+                     + (f"; {self.skipped} of the reference's {self.cases} cases not answered (skipped)"
+                        if self.skipped else ""))
         return "\n".join(lines)
 
     def __str__(self):
@@ -322,15 +330,20 @@ def check(reference, theirs, tolerance=TOLERANCE, input_only=False):
     Raises
     ------
     FileNotFoundError, ValueError
-        A missing file, a wrong format or version, a case the reference lacks, a missing dataset or a shape
-        that differs from the reference's: each message names the dataset.
+        A missing file, a wrong format or version, a file that answers no case, a case the reference lacks, a
+        missing dataset or a shape that differs from the reference's: each message names the dataset.
     """
     if not isinstance(theirs, (str, bytes)) and not hasattr(theirs, "__fspath__"):
         answers = {key: {tensor: to_host(R) for tensor, R in value.items()} for key, value in theirs.items()}
+        source = "the answers given"
     else:
-        answers = _read_answers(theirs)
+        answers, source = _read_answers(theirs), str(theirs)
     rows = []
     with _open(reference, "reference") as ref:
+        cases = sum(len(group.get("cases", {})) for group in ref.get("networks", {}).values())
+        if not answers:
+            raise ValueError(f"{source} answers none of the reference's {cases} cases (expected groups "
+                             "/networks/<network>/cases/<case>/relevance)")
         for key, given in answers.items():
             network, _, case = key.partition("/")
             where = f"/networks/{network}/cases/{case}"
@@ -346,7 +359,7 @@ def check(reference, theirs, tolerance=TOLERANCE, input_only=False):
                 if got.shape != want.shape:
                     raise ValueError(f"{where}/relevance/{tensor}: shape {got.shape}, the reference's is {want.shape}")
                 rows.append(_compare(network, case, tensor, got, want, tolerance))
-    return CheckReport(rows, tolerance)
+    return CheckReport(rows, tolerance, len(answers), cases)
 
 
 def _compare(network, case, tensor, got, want, tolerance):

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from .backend import array_module, constant, to_host
+from .checks import boolean, finite, number, real_array
 from .layers import AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, \
     ReLU, ZeroPad2d
 from .stabilizer import Stabilizer
@@ -63,7 +64,10 @@ class Rule:
                 setattr(self, name, Stabilizer.ensure(getattr(self, name)))
         for name in ("gamma", "alpha", "beta"):
             if hasattr(self, name):
-                setattr(self, name, _check_number(getattr(self, name), name))
+                setattr(self, name, number(getattr(self, name), name, low=0.0))
+        for f in fields(self):
+            if f.type is bool:
+                setattr(self, f.name, boolean(getattr(self, f.name), f"{type(self).__name__} {f.name}"))
 
     def relprop(self, layer, a, R, out=None):
         raise NotImplementedError
@@ -80,12 +84,6 @@ class Rule:
 def _show(value):
     shape = getattr(value, "shape", ())
     return f"array{tuple(shape)}" if shape else str(value)
-
-
-def _check_number(value, what, low=0.0):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-        raise ValueError(f"{what} must be a number >= {low:g}, got {value!r}")
-    return float(value)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -425,6 +423,8 @@ class ZBox(Rule):
         super().__post_init__()
         if self.low is None or self.high is None:
             raise ValueError("the zB rule needs the input bounds low and high")
+        for name in ("low", "high"):
+            finite(real_array(getattr(self, name), f"the zB bound {name}", host=True), f"the zB bound {name}")
         try:
             low, high = np.broadcast_arrays(to_host(self.low), to_host(self.high))
         except ValueError:

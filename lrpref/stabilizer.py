@@ -15,9 +15,13 @@ Libraries disagree on it, so lrpref names every choice::
 
 All arithmetic keeps the dtype of ``z``: constants are Python floats and RMS values are arrays of z's dtype.
 """
+import numbers
 from dataclasses import dataclass
 
+import numpy as np
+
 from .backend import array_module
+from .checks import boolean, number
 
 RELATIVE = (None, "batch", "sample")
 
@@ -47,23 +51,21 @@ class Stabilizer:
     zeros_only: bool = False
 
     def __post_init__(self):
-        if not (isinstance(self.epsilon, (int, float)) and self.epsilon >= 0):
-            raise ValueError(f"the stabilizer's epsilon must be a number >= 0, got {self.epsilon!r}")
-        if not (isinstance(self.offset, (int, float)) and self.offset >= 0):
-            raise ValueError(f"the stabilizer's offset must be a number >= 0, got {self.offset!r}")
+        for name in ("epsilon", "offset"):
+            object.__setattr__(self, name, number(getattr(self, name), f"the stabilizer's {name}", low=0.0))
+        for name in ("sign_aware", "zeros_only"):
+            object.__setattr__(self, name, boolean(getattr(self, name), f"the stabilizer's {name}"))
         if self.relative not in RELATIVE:
             raise ValueError(f"relative must be one of {RELATIVE}, got {self.relative!r}")
-        object.__setattr__(self, "epsilon", float(self.epsilon))
-        object.__setattr__(self, "offset", float(self.offset))
 
     @classmethod
     def ensure(cls, value):
         """A Stabilizer as given, or a number ``e`` as Zennit reads it: ``z + e * sign(z)``."""
         if isinstance(value, cls):
             return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return cls(value)
-        raise TypeError(f"a stabilizer must be a number or a Stabilizer, got {value!r}")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+            raise TypeError(f"a stabilizer must be a number or a Stabilizer, got {value!r} ({type(value).__name__})")
+        return cls(value)
 
     def scale(self, z):
         """The factor of ``epsilon``: 1, or the RMS of ``z`` over the batch or per sample."""

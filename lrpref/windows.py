@@ -20,29 +20,33 @@ from contextlib import contextmanager
 import numpy as np
 
 from .backend import array_module
+from .checks import integer
+
+
+def _integers(value, what, counts, low):
+    """``value`` (one integer, or a sequence of one of ``counts`` lengths) as a tuple of integers >= ``low``;
+    NumPy integers and integer-valued floats are accepted."""
+    values = tuple(value) if isinstance(value, (tuple, list, np.ndarray)) else (value,)
+    if len(values) not in counts:
+        raise ValueError(f"{what} must be an integer or {' or '.join(map(str, counts[1:]))} of them, got {value!r}")
+    try:
+        return tuple(integer(v, what, low) for v in values)
+    except TypeError:
+        raise TypeError(f"{what} must be integers, got {value!r}") from None
 
 
 def pair(value, what):
     """``k`` or ``(kh, kw)`` as a tuple of two positive integers."""
-    values = (value, value) if isinstance(value, int) else tuple(value)
-    if len(values) != 2 or not all(isinstance(v, int) and v > 0 for v in values):
-        raise ValueError(f"{what} must be a positive integer or a pair of them, got {value!r}")
-    return values
+    values = _integers(value, what, (1, 2), 1)
+    return values * 2 if len(values) == 1 else values
 
 
 def padding4(value):
     """``p``, ``(ph, pw)`` or ``(top, bottom, left, right)`` as four non-negative integers."""
-    if isinstance(value, int):
-        values = (value,) * 4
-    elif len(value) == 2:
-        values = (value[0], value[0], value[1], value[1])
-    else:
-        values = tuple(value)
-    if len(values) != 4 or not all(isinstance(v, int) and v >= 0 for v in values):
-        raise ValueError(
-            f"padding must be p, (ph, pw) or (top, bottom, left, right) of non-negative integers, got {value!r}"
-        )
-    return values
+    values = _integers(value, "padding", (1, 2, 4), 0)
+    if len(values) == 2:
+        return values[0], values[0], values[1], values[1]
+    return values * 4 if len(values) == 1 else values
 
 
 def output_size(size, kernel, stride, padding):

@@ -170,9 +170,9 @@ def test_layers_reject_wrong_shapes(make, x_shape, message):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: layers.Dense(np.ones(3)), "must have 2 axes"),
+    (lambda: layers.Dense(np.ones(3)), r"Dense weight must have 2 non-empty axes, got an array of shape \(3,\)"),
     (lambda: layers.Dense(np.ones((3, 4)), np.ones(4)), r"bias must have shape \(3,\)"),
-    (lambda: layers.Conv2d(np.ones((3, 2, 3, 3)), stride=0), "stride must be a positive integer"),
+    (lambda: layers.Conv2d(np.ones((3, 2, 3, 3)), stride=0), "stride must be an integer >= 1, got 0"),
     (lambda: layers.Conv2d(np.ones((3, 2, 3, 3)), padding=(1, 2, 3)), "padding must be"),
     (lambda: layers.BatchNorm2d(np.ones(3), np.ones(3), np.ones(2), np.ones(3)), "same shape"),
 ])

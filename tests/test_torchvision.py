@@ -96,7 +96,16 @@ def test_export_without_a_state_dict_is_the_seeded_random_initialisation(tmp_pat
     assert (precision.per_sample_error(net.forward(x), reference) <= bound).all()
 
 
-def test_architecture_and_state_dict_mismatches_are_named(exported, tmp_path):
+def export_error(capsys, *argv):
+    """The one-line error and exit status of the export script run with ``argv``."""
+    with pytest.raises(SystemExit) as stop:
+        export_torchvision.main([str(a) for a in argv])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return stop.value.code, lines[0]
+
+
+def test_architecture_and_state_dict_mismatches_are_named(exported, tmp_path, capsys):
     _, path = exported("resnet18")
     with pytest.raises(ValueError, match="holds 'resnet18', not 'resnet34'"):
         lrpref.models.resnet34(weights=path)
@@ -105,9 +114,27 @@ def test_architecture_and_state_dict_mismatches_are_named(exported, tmp_path):
     state = torch.load(path.parent / "state.pth")
     state["layer1.0.conv1.weight"] = torch.zeros(64, 64, 1, 1)
     torch.save(state, tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match=r"'layer1.0.conv1.weight' has shape \(64, 64, 1, 1\), the architecture needs "
-                                         r"\(64, 64, 3, 3\)"):
-        export_torchvision.main(["resnet18", str(tmp_path / "bad.h5"), "--state-dict", str(tmp_path / "bad.pth")])
+    status, line = export_error(capsys, "resnet18", tmp_path / "bad.h5", "--state-dict", tmp_path / "bad.pth")
+    assert status == 2 and "'layer1.0.conv1.weight' has shape (64, 64, 1, 1), the architecture needs (64, 64, 3, 3)" in line
+    assert not (tmp_path / "bad.h5").exists()
+
+
+def test_the_export_matches_state_dicts_strictly(exported, tmp_path, capsys):
+    """Extra, missing, prefixed and non-finite entries are each refused by name; the output is never written."""
+    _, path = exported("resnet18")
+    good = torch.load(path.parent / "state.pth")
+    cases = {"extra": ({**good, "layer5.weight": torch.zeros(3)}, "unexpected entry 'layer5.weight'"),
+             "missing": ({k: v for k, v in good.items() if k != "fc.bias"}, "missing entry 'fc.bias'"),
+             "prefixed": ({f"module.{k}": v for k, v in good.items()}, "start with 'module.'"),
+             "nan": ({**good, "fc.bias": torch.full((1000,), float("nan"))}, "entry 'fc.bias' is not finite")}
+    for name, (state, expected) in cases.items():
+        torch.save(state, tmp_path / f"{name}.pth")
+        status, line = export_error(capsys, "resnet18", tmp_path / f"{name}.h5", "--state-dict", tmp_path / f"{name}.pth")
+        assert status == 2 and line.startswith("export_torchvision.py: error: the state dict does not fit resnet18")
+        assert expected in line, (name, line)
+        assert not (tmp_path / f"{name}.h5").exists()
+    status, line = export_error(capsys, "resnet18", path.parent / "state.pth", "--state-dict", path.parent / "state.pth")
+    assert status == 2 and "is also an input" in line
 
 
 def test_random_networks_without_a_file():

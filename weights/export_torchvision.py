@@ -15,11 +15,13 @@ torchvision's key for key. lrpref itself never imports torch. The output records
 preprocessing (RGB in [0, 1], ImageNet mean and std), whose per-channel pixel range is the zB bound.
 """
 import argparse
+import pickle
 
 import torch
 from torch import nn
 
 import lrpref
+from lrpref.files import refuse_overwriting
 from lrpref.models import torchvision as layout
 from lrpref.preprocessing import PREPROCESSING
 
@@ -133,7 +135,7 @@ class ResNet(nn.Module):
 
 def export(arch, state, dtype="float32"):
     """The lrpref network for ``arch`` with the arrays of ``state`` (names to NumPy arrays)."""
-    net = layout.build(arch, layout.state_dict_params(state, dtype))
+    net = layout.from_state_dict(arch, state, dtype)
     spec = PREPROCESSING["torchvision"]
     net.meta.update(preprocessing="torchvision", input_low=spec.low, input_high=spec.high,
                     composite="epsilon_gamma_box",   # what `lrpref explain` uses unless told otherwise
@@ -141,22 +143,34 @@ def export(arch, state, dtype="float32"):
     return net
 
 
+def read_state(args):
+    """The state dict of ``--state-dict`` (else the seeded random initialisation), names to NumPy arrays."""
+    if args.state_dict:
+        state = torch.load(args.state_dict, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ValueError(f"{args.state_dict} does not hold a state dict (names to tensors): "
+                             f"found {type(state).__name__}")
+    else:
+        torch.manual_seed(args.seed)
+        state = torch_model(args.arch).state_dict()
+    return {k: v.detach().cpu().numpy() for k, v in state.items() if not k.endswith("num_batches_tracked")}
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="export_torchvision.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("arch", choices=layout.ARCHITECTURES)
     parser.add_argument("out", help="the lrpref HDF5 file to write")
     parser.add_argument("--state-dict", help="a torchvision state dict saved with torch.save")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random initialisation (default: 0)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     args = parser.parse_args(argv)
-
-    if args.state_dict:
-        state = torch.load(args.state_dict, map_location="cpu", weights_only=True)
-    else:
-        torch.manual_seed(args.seed)
-        state = torch_model(args.arch).state_dict()
-    state = {k: v.detach().cpu().numpy() for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    lrpref.save(export(args.arch, state, args.dtype), args.out)
+    try:
+        refuse_overwriting(args.out, [args.state_dict])
+        state = read_state(args)
+        lrpref.save(export(args.arch, state, args.dtype), args.out)
+    except (ValueError, OSError, RuntimeError, pickle.UnpicklingError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     print(f"wrote {args.out} ({args.arch}, {sum(v.size for v in state.values()):,} parameters, {args.dtype})")
 
 

@@ -6,7 +6,7 @@ torchvision has no module for are named after what they do: ``flatten``, ``layer
 residual block ``relu1``, ``relu2`` (after bn1, bn2) and ``relu`` (after the addition).
 
 Every builder takes ``param(name, shape, kind)``, which returns the array for one parameter: random
-initialisation as torchvision's (:func:`random_init`) or entries of a state dict (:func:`state_dict_params`).
+initialisation as torchvision's (:func:`random_init`) or entries of a state dict (:func:`from_state_dict`).
 """
 import math
 
@@ -166,13 +166,37 @@ def random_init(seed=0, dtype="float32"):
     return param
 
 
-def state_dict_params(state, dtype="float32"):
-    """``param`` reading a torchvision state dict (names to arrays), checking every shape."""
+def from_state_dict(arch, state, dtype="float32"):
+    """The network ``arch`` with the arrays of a torchvision state dict (names to arrays), matched strictly.
+
+    Every entry the architecture needs must be there with its shape and finite values, and every entry of the
+    state dict must be used; otherwise one ``ValueError`` names each missing, unexpected, misshapen or
+    non-finite entry (with a hint when the names carry ``DataParallel``'s ``module.`` prefix).
+    """
+    problems, used = [], set()
+
     def param(name, shape, kind):
+        used.add(name)
         if name not in state:
-            raise ValueError(f"the state dict has no entry {name!r}")
+            problems.append(f"missing entry {name!r}")
+            return np.zeros(shape, dtype=dtype)
         array = to_host(state[name])
         if array.shape != tuple(shape):
-            raise ValueError(f"state dict entry {name!r} has shape {array.shape}, the architecture needs {tuple(shape)}")
+            problems.append(f"entry {name!r} has shape {array.shape}, the architecture needs {tuple(shape)}")
+            return np.zeros(shape, dtype=dtype)
+        if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
+            problems.append(f"entry {name!r} is not finite real numbers (dtype {array.dtype})")
+            return np.zeros(shape, dtype=dtype)
         return array.astype(dtype, copy=False)
-    return param
+
+    net = build(arch, param)
+    unexpected = sorted(set(state) - used)
+    problems += [f"unexpected entry {name!r}" for name in unexpected[:5]]
+    if len(unexpected) > 5:
+        problems.append(f"and {len(unexpected) - 5} more unexpected entries")
+    if problems:
+        hint = ("; its names start with 'module.' (a DataParallel model): save model.module.state_dict() instead"
+                if state and all(name.startswith("module.") for name in state) else "")
+        raise ValueError(f"the state dict does not fit {arch}: {'; '.join(problems[:10])}"
+                         + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "") + hint)
+    return net

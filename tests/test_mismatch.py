@@ -1,10 +1,10 @@
-"""lrpref.checks: the warnings stay quiet on inputs that fit and speak on those that do not."""
+"""lrpref.mismatch: the warnings stay quiet on inputs that fit and speak on those that do not."""
 import numpy as np
 import pytest
 from PIL import Image
 
 import lrpref
-from lrpref import checks, composites, layers, preprocessing
+from lrpref import composites, layers, mismatch, preprocessing
 
 
 def colour_net(dtype, spec):
@@ -25,16 +25,16 @@ def test_black_and_white_pixels_sit_on_the_bounds_without_a_warning(dtype, name)
     spec = preprocessing.get(name)
     net = colour_net(dtype, spec)
     x = spec.normalize(np.stack([np.zeros((3, 8, 8)), np.ones((3, 8, 8))])).astype(dtype)
-    assert checks.range_warnings(net, x) == []
+    assert mismatch.range_warnings(net, x) == []
     x[1, 2, 3, 3] += 0.01 * (spec.high[2] - spec.low[2])
-    (message,) = checks.range_warnings(net, x)
+    (message,) = mismatch.range_warnings(net, x)
     assert "outside the range the network records" in message
 
 
 def test_a_network_without_a_range_is_not_checked():
     net = colour_net("float64", preprocessing.get("torchvision"))
     del net.meta["input_low"], net.meta["input_high"]
-    assert checks.range_warnings(net, np.full((1, 3, 4, 4), 1e9)) == []
+    assert mismatch.range_warnings(net, np.full((1, 3, 4, 4), 1e9)) == []
 
 
 def test_sign_warnings_name_the_rules_for_nonnegative_inputs_only():
@@ -43,11 +43,11 @@ def test_sign_warnings_name_the_rules_for_nonnegative_inputs_only():
     net = colour_net("float64", preprocessing.get("torchvision"))
     x = np.random.default_rng(2).uniform(-1, 1, size=(2, 3, 6, 6))
     for name in ("clrp_paper", "zplus", "epsilon_gamma_box"):
-        assert checks.sign_warnings(net, x, composites.get(name, net=net)) == [], name
+        assert mismatch.sign_warnings(net, x, composites.get(name, net=net)) == [], name
     captum = composites.get("captum", rule="gamma")   # Captum's GammaRule: OriginalGamma on every layer
-    (message,) = checks.sign_warnings(net, x, captum)
+    (message,) = mismatch.sign_warnings(net, x, captum)
     assert message.startswith("layer 0 (Conv2d) gets OriginalGamma")
-    assert checks.sign_warnings(net, np.abs(x), captum) == []
+    assert mismatch.sign_warnings(net, np.abs(x), captum) == []
 
 
 @pytest.mark.parametrize("size, mode, expected", [
@@ -57,4 +57,4 @@ def test_sign_warnings_name_the_rules_for_nonnegative_inputs_only():
 ])
 def test_image_warnings_for_an_imagenet_model(size, mode, expected):
     image = Image.new(mode, size)
-    assert len(checks.image_warnings(image, preprocessing.get("torchvision"))) == expected
+    assert len(mismatch.image_warnings(image, preprocessing.get("torchvision"))) == expected

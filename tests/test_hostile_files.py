@@ -1,0 +1,117 @@
+"""Hostile inputs, files: a write that fails or is killed leaves the old file byte-identical and loadable, and a
+command never writes over one of its own inputs."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import lrpref
+from lrpref import backend, data, reference
+from lrpref.cli import main
+from lrpref.files import refuse_overwriting
+from lrpref.heatmap import save_panels
+
+
+def equal_networks(a, b):
+    """Same layers, same arrays bit for bit."""
+    return a.names == b.names and all(
+        np.array_equal(backend.to_host(x), backend.to_host(y))
+        for la, lb in zip(a.layers, b.layers) for x, y in zip(la.arrays().values(), lb.arrays().values()))
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """An existing model file (the shipped MLP saved again), its bytes, and the network."""
+    net = lrpref.load(data.model_path("mnist_mlp"), dtype=None)
+    path = tmp_path / "model.h5"
+    lrpref.save(net, path)
+    return path, path.read_bytes(), net
+
+
+def test_a_save_that_raises_half_way_leaves_the_old_file(saved):
+    path, before, net = saved
+    net.meta["scale"] = np.float32(0.5)   # json cannot write a NumPy scalar: fails after the layers' arrays
+    with pytest.raises(TypeError, match="float32"):
+        lrpref.save(net, path)
+    assert path.read_bytes() == before and os.listdir(path.parent) == ["model.h5"]
+    assert equal_networks(lrpref.load(path, dtype=None), lrpref.load(data.model_path("mnist_mlp"), dtype=None))
+
+
+def test_a_save_killed_mid_write_leaves_the_old_file(saved):
+    """The child process saves over the file and kills itself (SIGKILL: no clean-up runs) after the first
+    dataset has been written."""
+    path, before, _ = saved
+    script = textwrap.dedent(f"""
+        import os, signal, h5py, lrpref
+        create = h5py.Group.create_dataset
+        def create_then_die(self, *args, **kwargs):
+            result = create(self, *args, **kwargs)
+            self.file.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        h5py.Group.create_dataset = create_then_die
+        net = lrpref.load({str(data.model_path("mnist_cnn"))!r})
+        lrpref.save(net, {str(path)!r})
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == -9, result.stderr
+    assert path.read_bytes() == before
+    assert equal_networks(lrpref.load(path, dtype=None), lrpref.load(data.model_path("mnist_mlp"), dtype=None))
+
+
+def test_a_failed_reference_export_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "reference.h5"
+    path.write_bytes(b"an earlier export")
+
+    def fail(*args):
+        raise RuntimeError("case failed")
+    monkeypatch.setattr(reference, "_write_case", fail)
+    with pytest.raises(RuntimeError, match="case failed"):
+        reference.export(path, ["mlp"], progress=False)
+    assert path.read_bytes() == b"an earlier export" and os.listdir(tmp_path) == ["reference.h5"]
+
+
+def test_a_heatmap_with_an_unknown_format_leaves_the_old_file(tmp_path):
+    path = tmp_path / "heatmap.xyz"
+    path.write_bytes(b"old")
+    with pytest.raises(ValueError, match="unknown file extension"):
+        save_panels(path, [np.zeros((2, 2, 3), np.uint8)])
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["heatmap.xyz"]
+
+
+def test_the_same_file_is_recognised_under_another_name(tmp_path, monkeypatch):
+    (tmp_path / "a.png").write_bytes(b"x")
+    os.symlink(tmp_path / "a.png", tmp_path / "link.png")
+    monkeypatch.chdir(tmp_path)
+    for other in ("a.png", "./a.png", str(tmp_path / "link.png")):
+        with pytest.raises(ValueError, match=r"the output 'a.png' is also an input \(.*\): writing it would destroy"):
+            refuse_overwriting("a.png", [None, "b.png", other])
+    refuse_overwriting("b.png", ["a.png", None])   # distinct files: nothing to refuse
+
+
+@pytest.mark.parametrize("which", ["image", "model"])
+def test_the_cli_refuses_to_write_over_its_input(tmp_path, capsys, which):
+    x, _ = data.mnist_sample()
+    Image.fromarray(np.rint((x[3, 0] + 1) * 127.5).astype(np.uint8)).save(tmp_path / "digit.png")
+    lrpref.save(lrpref.load(data.model_path("mnist_mlp")), tmp_path / "model.h5")
+    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    output = tmp_path / ("digit.png" if which == "image" else "model.h5")
+    code = main(["explain", "--model", str(tmp_path / "model.h5"), "--image", str(tmp_path / "digit.png"),
+                 "--output", str(output)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("lrpref: error: the output") and "is also an input" in err
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_evaluate_refuses_results_over_its_images(tmp_path, capsys):
+    x, _ = data.mnist_sample()
+    for i, name in enumerate(["a.png", "morf.png"]):
+        Image.fromarray(np.rint((x[i, 0] + 1) * 127.5).astype(np.uint8)).save(tmp_path / name)
+    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    code = main(["evaluate", "--images", str(tmp_path), "--output-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "morf.png' is also an input" in err
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before

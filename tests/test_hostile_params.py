@@ -1,0 +1,123 @@
+"""Hostile inputs, parameters and arrays: every value means what it says, or is refused naming what was expected
+and what came. Property-based over values of every kind (lrpref.checks is the one helper per kind)."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lrpref import checks, composites, data, evaluation, explain, load, rules
+from lrpref.stabilizer import Stabilizer
+
+ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 10), st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(-10, 10).map(np.float32), st.integers(-10, 10).map(np.int64), st.booleans().map(np.bool_),
+    st.complex_numbers(max_magnitude=10), st.text(max_size=3), st.lists(st.floats(-1, 1), max_size=2))
+
+
+def is_real_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+@given(ANY_VALUE)
+def test_numbers_are_real_finite_and_in_range_or_refused(value):
+    if is_real_number(value) and math.isfinite(value) and value >= 0:
+        assert checks.number(value, "gamma", low=0.0) == float(value)
+        assert rules.Gamma(gamma=value).gamma == float(value)
+        return
+    with pytest.raises((TypeError, ValueError)) as err:
+        rules.Gamma(gamma=value)
+    expected = ("must be a real number, got" if not is_real_number(value) else
+                "must be a finite number, got" if not math.isfinite(value) else "must be a number >= 0, got")
+    assert str(err.value).startswith(f"gamma {expected}"), err.value
+
+
+@given(ANY_VALUE)
+def test_booleans_are_booleans_or_refused(value):
+    if isinstance(value, (bool, np.bool_)):
+        assert rules.Epsilon(zero_bias=value).zero_bias is bool(value)
+        return
+    with pytest.raises(TypeError, match=r"Epsilon zero_bias must be True or False, got .* \(\w+\)"):
+        rules.Epsilon(zero_bias=value)
+
+
+@given(ANY_VALUE)
+def test_stabilizers_take_numbers_of_every_kind(value):
+    if is_real_number(value) and math.isfinite(value) and value >= 0:
+        assert Stabilizer.ensure(value).epsilon == float(value)
+        return
+    with pytest.raises((TypeError, ValueError), match="stabilizer"):
+        Stabilizer.ensure(value)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("False", r"zero_bias must be True or False, got 'False' \(str\)"),
+    (1, r"zero_bias must be True or False, got 1 \(int\)"),
+])
+def test_a_composite_passes_zero_bias_on_checked(value, message):
+    with pytest.raises(TypeError, match=message):
+        composites.get("epsilon", zero_bias=value)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"gamma": float("nan")}, "gamma must be a finite number, got nan"),
+    ({"low": -np.inf}, "the zB bound low must be finite numbers, found 1 NaN or Inf"),
+    ({"high": np.array([1.0, np.nan])}, "the zB bound high must be finite numbers, found 1 NaN or Inf"),
+    ({"low": "a"}, "the zB bound low must be an array of real numbers, got dtype <U1"),
+    ({"epsilon": float("inf")}, "epsilon must be a finite number, got inf"),
+])
+def test_non_finite_rule_parameters_are_refused(params, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        composites.get("epsilon_gamma_box", **{"low": -1.0, "high": 1.0, **params})
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    net = load(data.model_path("mnist_mlp"), dtype="float64")
+    x, _ = data.mnist_sample()
+    return net, x[:2]
+
+
+def test_numpy_scalars_mean_the_same_as_python_numbers(mnist):
+    net, x = mnist
+    plain = explain(net, x, composite="epsilon_gamma_box", gamma=0.5, epsilon=0.25, zero_bias=True)
+    numpy = explain(net, x, composite="epsilon_gamma_box", gamma=np.float32(0.5), epsilon=np.float64(0.25),
+                    zero_bias=np.bool_(True))
+    assert np.array_equal(plain.relevance, numpy.relevance)   # 0.5 and 0.25 are exact in float32
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda x: x + 1j, "the input must be real numbers, got complex values"),
+    (lambda x: x.astype(object), "the input must be an array of real numbers, got dtype object"),
+    (lambda x: np.full(x.shape, "1"), "the input must be an array of real numbers, got dtype <U1"),
+])
+def test_inputs_that_are_not_real_numbers_are_refused(mnist, make, message):
+    net, x = mnist
+    with pytest.raises(TypeError, match=message):
+        explain(net, make(x))
+
+
+def test_a_complex_init_is_refused(mnist):
+    net, x = mnist
+    with pytest.raises(TypeError, match="the init array must be real numbers, got complex values"):
+        explain(net, x, init=np.ones((2, 10)) * (1 + 1j))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda images, maps: evaluation.relevance_mass_accuracy(np.full_like(maps, np.nan), maps > 0),
+     r"maps must be finite numbers, found 1568 NaN or Inf value\(s\)"),
+    (lambda images, maps: evaluation.check(images, np.where(maps > 0, np.inf, maps)), "maps must be finite numbers"),
+    (lambda images, maps: evaluation.check(np.where(images > 0.5, np.nan, images)), "images must be finite numbers"),
+    (lambda images, maps: evaluation.check(images, labels=np.array([0.5, 1.0])),
+     "labels must be integers \\(class indices\\), got dtype float64"),
+    (lambda images, maps: evaluation.pixel_flipping(None, images, maps, np.array([0, 1]), patch=0),
+     "patch must be an integer >= 1, got 0"),
+    (lambda images, maps: evaluation.insertion_deletion(None, images, maps, np.array([0, 1]), step=-3),
+     "step must be an integer >= 1, got -3"),
+])
+def test_metrics_refuse_non_finite_maps_and_bad_settings(call, message):
+    images = np.random.default_rng(0).uniform(size=(2, 1, 28, 28))
+    maps = images[:, 0] - 0.5
+    with pytest.raises((TypeError, ValueError), match=message):
+        call(images, maps)
