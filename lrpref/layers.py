@@ -457,6 +457,17 @@ class BatchNorm2d(Layer):
             raise ValueError(f"BatchNorm2d running_var must be >= 0 and running_var + eps > 0 (a variance), got "
                              f"a smallest running_var of {smallest:g} with eps {self.eps:g}")
 
+    @classmethod
+    def identity(cls, channels, xp, dtype):
+        """The BatchNorm that changes nothing (weight 1, bias 0, mean 0, var 1, eps 0), which
+        :func:`~lrpref.network.fold_batchnorm` leaves where it merged one; made without the checks (and their
+        device synchronisations), as its values are known."""
+        layer = cls.__new__(cls)
+        layer.weight, layer.running_var = xp.ones(channels, dtype), xp.ones(channels, dtype)
+        layer.bias, layer.running_mean = xp.zeros(channels, dtype), xp.zeros(channels, dtype)
+        layer.eps = 0.0
+        return layer
+
     def config(self):
         return {"eps": self.eps}
 

@@ -246,8 +246,7 @@ def fold_batchnorm(net):
         linear.weight = linear.weight * scale.reshape((-1,) + (1,) * (linear.weight.ndim - 1))
         linear.bias = (linear.bias - bn.running_mean) * scale + bn.bias
         xp, c = array_module(scale), scale.shape[0]
-        identity = BatchNorm2d(xp.ones(c, scale.dtype), xp.zeros(c, scale.dtype), xp.zeros(c, scale.dtype),
-                               xp.ones(c, scale.dtype), eps=0.0)
+        identity = BatchNorm2d.identity(c, xp, scale.dtype)
         nodes[source] = Node(nodes[source].name, linear, nodes[source].inputs)
         nodes[i] = Node(node.name, identity, node.inputs)
     return net.derive(nodes)
