@@ -44,6 +44,14 @@ def resolve(backend=None):
     raise ValueError(f"unknown {source} {name!r}: expected one of {BACKENDS}")
 
 
+def chosen(backend=None):
+    """The backend name ``backend`` or, for ``None``, the environment's default (``LRPREF_BACKEND``, else
+    ``"numpy"``), checked to be usable: a request for CuPy without it fails here, before any work."""
+    name = os.environ.get(ENV_VAR, "numpy") if backend is None else backend
+    resolve(name)
+    return name
+
+
 def _import_cupy():
     try:
         import cupy

@@ -1,6 +1,5 @@
 """The ``lrpref`` command line."""
 import argparse
-import csv
 import math
 import os
 import sys
@@ -166,6 +165,9 @@ def build_parser():
     p.add_argument("--batch-size", type=COUNT, default=16, help="(default: %(default)s)")
     p.add_argument("--output-dir", default="evaluation", help="where results.csv and the plots go "
                                                                "(default: %(default)s)")
+    p.add_argument("--commit-every", type=option(float, low=0.0), default=2.0, metavar="SECONDS",
+                   help="write finished chunks to results.h5 at most this often (0: after every chunk; "
+                        "default: %(default)s)")
     p.add_argument("--no-curves", action="store_true",
                    help="keep only the per-image numbers in results.h5, not the curves (and draw no plots)")
     add_dataset_arguments(p)
@@ -341,20 +343,6 @@ def run_explain(args):
     print(f"wrote      {args.output}: " + "; ".join(c.replace("\n", " ") for c in captions))
 
 
-def read_labels(path):
-    """``{file name: label}`` from a CSV of rows ``name,label``; a clear error for any other row."""
-    table = {}
-    with open(path, newline="") as f:
-        for number, row in enumerate(csv.reader(f), 1):
-            if not row:
-                continue
-            if len(row) != 2 or not row[1].strip().isdigit():
-                raise ValueError(f"{path}, line {number}: expected 'file name,label' with a class index >= 0, "
-                                 f"got {','.join(row)!r}")
-            table[row[0]] = int(row[1])
-    return table
-
-
 def run_evaluate(args):
     if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
         raise ValueError(f"--output-dir {args.output_dir} is a file; expected a folder (or a name to create)")
@@ -367,7 +355,7 @@ def run_evaluate(args):
                       patch=args.patch, steps=args.steps, batch_size=args.batch_size)
     with runs.dask_client(args.workers, args.scheduler) as client:
         result = runs.evaluate_dataset(job, dataset, args.output_dir, args.batch_size, client,
-                                       progress=sys.stderr.isatty())
+                                       progress=sys.stderr.isatty(), commit_every=args.commit_every)
     summary = result["summary"]
     print(f"model      {path}\nimages     {summary['images']} ({args.images or 'shipped MNIST digits'}); "
           f"{summary['computed']} in this run, {summary['images_per_s']:.2f} images/s")

@@ -81,8 +81,7 @@ class ImageFolder(Dataset):
         self.count = len(self.files)
         self.labels = None
         if labels is not None:
-            with open(labels, newline="") as f:
-                table = {row[0]: int(row[1]) for row in csv.reader(f) if row}
+            table = read_labels(labels)
             missing = [name for name in self.files[:len(self)] if name not in table]
             if missing:
                 raise ValueError(f"{labels} has no label for {missing[:3]}")
@@ -204,3 +203,17 @@ def open_dataset(source=None, preprocessing="mnist", labels=None, limit=None):
     if path.suffix.lower() in (".npz",) + HDF5_SUFFIXES:
         return ArrayFile(path, limit)
     raise ValueError(f"--images must be a folder of images, an .npz or an HDF5 file, got {path}")
+
+
+def read_labels(path):
+    """``{file name: label}`` from a CSV of rows ``name,label``; a clear error for any other row."""
+    table = {}
+    with open(path, newline="") as f:
+        for number, row in enumerate(csv.reader(f), 1):
+            if not row:
+                continue
+            if len(row) != 2 or not row[1].strip().isdigit():
+                raise ValueError(f"{path}, line {number}: expected 'file name,label' with a class index >= 0, "
+                                 f"got {','.join(row)!r}")
+            table[row[0]] = int(row[1])
+    return table

@@ -90,5 +90,11 @@ def save_grid(path, rows, captions=None, zoom=8, title=None):
                 draw.text((x, y + im.height + 2), names[i], fill="black", font=font)
             x += widths[i] + gap
         y += max(im.height for im in row) + t + gap
+    save_image(canvas, path)
+
+
+def save_image(image, path):
+    """Save a Pillow image to ``path`` atomically (:mod:`lrpref.files`), in the format its suffix names
+    (``.png``; an unknown suffix is refused before anything is written)."""
     with atomic_path(path) as tmp:
-        canvas.save(tmp, format="PNG")
+        image.save(tmp)

@@ -40,7 +40,7 @@ import h5py
 import numpy as np
 
 from . import keras
-from .backend import to_host
+from .backend import chosen, to_host
 from .checks import integer
 from .files import atomic_path
 from .layers import LAYERS
@@ -105,6 +105,7 @@ def load(path, dtype="float32", backend=None, preprocessing=None):
     """
     if dtype is not None and str(np.dtype(dtype)) not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
+    backend = chosen(backend)   # before the file is read, so that its errors are the file's alone
     with open_hdf5(path) as f:
         try:
             kind = file_kind(f)
@@ -124,7 +125,7 @@ def load(path, dtype="float32", backend=None, preprocessing=None):
             raise ValueError(f"{path}: the file is damaged (HDF5 says: {err})") from None
     if preprocessing is not None:
         set_preprocessing(net, preprocessing)
-    return net.to(backend) if backend is not None else net
+    return net.to(backend)
 
 
 def open_hdf5(path):

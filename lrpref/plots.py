@@ -2,7 +2,7 @@
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .files import atomic_path
+from .heatmap import save_image
 
 COLOURS = ["#c0392b", "#2471a3", "#229954", "#7d3c98", "#d68910", "#17202a"]
 
@@ -49,5 +49,4 @@ def line_plot(path, series, title="", xlabel="", ylabel="", size=(640, 420)):
     draw.text((width / 2 - len(title) * 3, 2), title, fill="black", font=font)
     draw.text(((width - len(xlabel) * 6) / 2, height - 18), xlabel, fill="black", font=font)
     draw.text((5, 16), ylabel, fill="black", font=font)
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
+    save_image(image, path)
