@@ -90,6 +90,15 @@ def check(images, maps=None, masks=None, labels=None):
     return images
 
 
+def check_labels(labels, classes):
+    """Labels that are class indices ``0 .. classes - 1`` of the network, else a clear ``ValueError``."""
+    labels = to_host(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"labels must be class indices 0..{classes - 1} of this network, got values in "
+                         f"{labels.min()}..{labels.max()}")
+    return labels
+
+
 @dataclass
 class InsertionDeletion:
     """Insertion and deletion curves (N, n) and their AUCs (N,); ``fraction`` is the share of pixels per step."""
@@ -263,10 +272,7 @@ def evaluate(net, images, labels=None, composite="epsilon_gamma_box", masks=None
     images = check(images, masks=masks, labels=labels)
     spec = preprocessing_of(net)
     if labels is not None:   # before minutes of work: the labels must be classes of this network
-        classes = net.forward(spec.normalize(images[:1])).shape[1]
-        if np.min(labels) < 0 or np.max(labels) >= classes:
-            raise ValueError(f"labels must be class indices 0..{classes - 1} of this network, got values in "
-                             f"{np.min(labels)}..{np.max(labels)}")
+        check_labels(labels, net.forward(spec.normalize(images[:1])).shape[1])
     maps, targets = [], []
     for start in tqdm(range(0, len(images), batch_size), disable=not progress, desc="explaining"):
         e = explain(net, spec.normalize(images[start:start + batch_size]), composite=composite, **explain_params)

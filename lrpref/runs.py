@@ -88,7 +88,8 @@ def _explained(job, dataset, start, stop):
     images = evaluation.check(chunk.images, masks=chunk.masks, labels=chunk.labels)
     e = explain(net, preprocessing_of(net).normalize(images), composite=job.composite, **dict(job.params))
     targets = to_host(e.target)
-    return net, chunk, images, e, targets, targets if chunk.labels is None else np.asarray(chunk.labels)
+    labels = targets if chunk.labels is None else evaluation.check_labels(chunk.labels, e.output.shape[1])
+    return net, chunk, images, e, targets, labels
 
 
 def evaluate_chunk(job, dataset, start, stop):

@@ -86,8 +86,7 @@ def test_evaluate_reports_bad_files_in_one_line(tmp_path, capsys):
     assert "labels must be class indices 0..9 of this network, got values in 12..12" in line
     np.savez(tmp_path / "data.npz", images=np.zeros((1, 1, 28, 28)))
     line = error_line(capsys, "evaluate", "--images", tmp_path / "data.npz", "--output-dir", tmp_path / "out")
-    assert "data.npz has no array 'x' (expected x (N, C, H, W) in [0, 1], optionally y and masks); it holds " \
-           "['images']" in line
+    assert "data.npz has no dataset 'x' (the images); it has ['images']" in line
     np.savez(tmp_path / "data.npz", x=np.full((1, 1, 28, 28), np.nan))
     line = error_line(capsys, "evaluate", "--images", tmp_path / "data.npz", "--output-dir", tmp_path / "out")
     assert "images must be finite numbers, found 784 NaN or Inf value(s)" in line
