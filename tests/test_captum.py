@@ -7,12 +7,7 @@ shipped CNN and VGG16 (torchvision's architecture, random initialisation). Captu
 Captum has no composite for BatchNorm networks and no rule for additions other than its own ``Addition_Module``:
 those are documented in tutorials/guides/conventions.md, not tested here.
 
-Tolerance: float64 rounding of two libraries summing in other orders (PyTorch's MKL and oneDNN, lrpref's
-OpenBLAS), at most precision.float64_difference(n, condition) = 2.1e-13 * condition for the longest dot product
-here (VGG16's n = 25088): 1e-9 holds for conditions up to 4,700 (the CNN's explanations measure at most 22.5,
-precision.MNIST_CONDITION). Inputs are continuous random numbers (or noisy digits), so the two libraries make
-the same max-pool and ReLU choices except where two of some 10^7 values come within float64 rounding of a tie
-(probability about 1e-8); exact ties among ReLU zeros carry no relevance.
+Tolerance: ``torch_models.PEER_TOLERANCE`` (its comment says why it holds).
 """
 import functools
 
@@ -25,7 +20,7 @@ import lrpref
 import torch_models
 from torch_models import relative
 
-TOL = 1e-9   # float64 rounding across two libraries: see the module docstring
+TOL = torch_models.PEER_TOLERANCE
 CASES = {   # id: lrpref's captum composite parameters, Captum's rule for every Conv2d and Linear (None: its default)
     "default": ({"rule": "epsilon"}, lambda: None),
     "epsilon-1e-4": ({"rule": "epsilon", "epsilon": 1e-4}, lambda: EpsilonRule(epsilon=1e-4)),

@@ -6,12 +6,7 @@ BatchNorm statistics, exported by weights/export_torchvision.py). Zennit's outpu
 ``logit x one-hot`` (lrpref's ``init="logit"``) and ``one-hot`` (``init="one"``). Max pooling uses
 ``maxpool="gradient"``, Zennit's (PyTorch's) treatment of tied maxima. Agreement: 1e-9 relative.
 
-Tolerance: float64 rounding of two libraries summing in other orders (PyTorch's MKL and oneDNN, lrpref's
-OpenBLAS), at most precision.float64_difference(n, condition) = 2.1e-13 * condition for the longest dot product
-here (VGG16's n = 25088): 1e-9 holds for conditions up to 4,700 (the CNN's explanations measure at most 22.5,
-precision.MNIST_CONDITION). Inputs are continuous random numbers (or noisy digits), so the two libraries make
-the same max-pool and ReLU choices except where two of some 10^7 values come within float64 rounding of a tie
-(probability about 1e-8); exact ties among ReLU zeros carry no relevance.
+Tolerance: ``torch_models.PEER_TOLERANCE`` (its comment says why it holds).
 """
 import functools
 import subprocess
@@ -33,7 +28,7 @@ import torch_models
 from lrpref import layers, rules
 from torch_models import relative
 
-TOL = 1e-9   # float64 rounding across two libraries: see the module docstring
+TOL = torch_models.PEER_TOLERANCE
 
 
 # -- single layers ----------------------------------------------------------------------------------------------
