@@ -98,7 +98,7 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
         choice (``otsuki2024``: softmax), else the logit.
     convention : str or None
         What numeric rule parameters mean: ``"zennit"`` (``None``, the default), ``"tutorial"``,
-        ``"innvestigate"`` or ``"captum"``; see :mod:`lrpref.conventions`. The ``tutorial_*`` composites fix
+        ``"innvestigate"``, ``"captum"`` or ``"toolbox"``; see :mod:`lrpref.conventions`. The ``tutorial_*`` composites fix
         their own and do not take it.
     batch_size : int or None
         Samples explained per pass, so that memory stays bounded whatever the batch; ``None``: as many as fit
