@@ -7,6 +7,7 @@ import pytest
 import lrpref
 import precision
 from lrpref import contrastive, data, layers
+from lrpref.backend import to_host
 from lrpref.network import Network, Node
 
 # Float64 rounding: each explanation is within precision.MNIST_FLOAT64 (1.3e-12 of its largest entry) of the same
@@ -28,11 +29,12 @@ def digits():
 
 
 def relative(a, b):
+    a, b = to_host(a), to_host(b)   # the network may live on CuPy (LRPREF_BACKEND=cupy): compare on the host
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
 
 
 def explain_from(net, x, init, composite="clrp_paper"):
-    return lrpref.explain(net, x, composite=composite, init=init).relevance
+    return to_host(lrpref.explain(net, x, composite=composite, init=init).relevance)
 
 
 def onehot(target, classes=10):
@@ -41,7 +43,7 @@ def onehot(target, classes=10):
 
 def test_clrp1_paper(net, digits):
     x, y = digits
-    z = net.forward(x)
+    z = to_host(net.forward(x))
     z_t = z[np.arange(5), y][:, None]
     R = explain_from(net, x, onehot(y) * z_t)
     R_dual = explain_from(net, x, (1 - onehot(y)) * z_t / 9)
@@ -55,7 +57,7 @@ def test_clrp2_paper_is_the_network_with_the_target_row_negated(net, digits):
     """The definition negates only the target's row of the last layer, one network per sample; lrpref negates
     the whole layer once, which gives the same maps."""
     x, y = digits
-    z = net.forward(x)
+    z = to_host(net.forward(x))
     result = contrastive.clrp(net, x, y, variant=2)
     for n in range(5):
         dual_net = copy.deepcopy(net)
@@ -70,13 +72,13 @@ def test_clrp2_paper_is_the_network_with_the_target_row_negated(net, digits):
 @pytest.mark.parametrize("variant", [1, 2])
 def test_clrp_official(net, digits, variant):
     x, y = digits
-    z = net.forward(x)
+    z = to_host(net.forward(x))
     result = contrastive.clrp(net, x, y, variant=variant, convention="official")
-    R, R_dual = result.primary.relevance, result.dual.relevance
+    R, R_dual = to_host(result.primary.relevance), to_host(result.dual.relevance)
     # elementwise float64 formulas on the same logits (allclose's atol 1e-8 covers logits of another batch size)
-    assert np.allclose(result.primary.init, onehot(y) * np.abs(z[np.arange(5), y])[:, None], rtol=1e-15)
+    assert np.allclose(to_host(result.primary.init), onehot(y) * np.abs(z[np.arange(5), y])[:, None], rtol=1e-15)
     if variant == 1:
-        assert np.allclose(result.dual.init, (1 - onehot(y)) * np.abs(z), rtol=1e-15)
+        assert np.allclose(to_host(result.dual.init), (1 - onehot(y)) * np.abs(z), rtol=1e-15)
     normalised = [M / M.reshape(5, -1).sum(axis=1)[:, None, None, None] for M in (R, R_dual)]
     for M in normalised:
         assert np.allclose(M.reshape(5, -1).sum(axis=1), 1.0, rtol=1e-12)   # each sums to 1: 784 terms' rounding
@@ -93,7 +95,7 @@ def softmax_gradient_by_differences(z, t, h=1e-6):
 
 def test_sglrp(net, digits):
     x, y = digits
-    z = net.forward(x)
+    z = to_host(net.forward(x))
     r = contrastive.softmax_gradient(z, y)
     assert np.allclose(r.sum(axis=1), 0, atol=1e-15)   # 10 terms of size <= 1/4: a few float64 roundings
     # central differences: truncation h^2 ~ 1e-12, rounding 2^-53 / h ~ 1e-10 (atol), and rtol 1e-7 is far above
@@ -123,7 +125,7 @@ def test_contrastive_maps_discriminate(net, digits):
     """CLRP keeps what speaks for the target more than for the others: it is non-negative and, unlike plain
     LRP, differs between two targets much more than their LRP maps do."""
     x, _ = digits
-    lrp = [explain_from(net, x[:1], onehot([k]) * net.forward(x[:1])[0, k]) for k in (3, 5)]
+    lrp = [explain_from(net, x[:1], onehot([k]) * to_host(net.forward(x[:1]))[0, k]) for k in (3, 5)]
     clrp = [contrastive.clrp(net, x[:1], [k]).relevance for k in (3, 5)]
     assert (clrp[0] >= 0).all()
     def cosine(a, b):
@@ -154,7 +156,7 @@ def test_a_dual_summing_to_zero_gives_a_zero_map_not_nan():
     net = lrpref.Sequential([layers.Dense(weight)], meta={"input_low": -1.0, "input_high": 1.0})
     x = np.array([[0.5, 0.2, 0.1, 0.3]])
     result = contrastive.clrp(net, x, 0, convention="official", composite="zplus")
-    assert np.isfinite(result.relevance).all() and np.allclose(result.relevance, x / x.sum())
+    assert np.isfinite(to_host(result.relevance)).all() and np.allclose(to_host(result.relevance), x / x.sum())
 
 
 def test_clrp2_vanishes_under_rules_linear_in_the_weights(net, digits):
@@ -165,4 +167,4 @@ def test_clrp2_vanishes_under_rules_linear_in_the_weights(net, digits):
     result = contrastive.clrp(net, x, y, variant=2, composite="epsilon_plus")
     # negation is exact in floating point: the dual pass rounds exactly as the primary one, on any CPU
     assert relative(result.dual.relevance, result.primary.relevance) < 1e-12
-    assert np.abs(result.relevance).max() <= 1e-12 * np.abs(result.primary.relevance).max()
+    assert np.abs(to_host(result.relevance)).max() <= 1e-12 * np.abs(to_host(result.primary.relevance)).max()
