@@ -119,7 +119,8 @@ def perturbed(value, size, rng):
     """``value`` (an array, or a layer: every array of it) times ``1 + size * uniform(-1, 1)`` entrywise."""
     if hasattr(value, "map_arrays"):
         return value.map_arrays(lambda a: perturbed(a, size, rng))
-    return value * (1 + size * rng.uniform(-1, 1, np.shape(value)))
+    noise = rng.uniform(-1, 1, value.shape)   # drawn on the host, then put where the array lives (it may be CuPy)
+    return value * (1 + size * backend.asarray(noise, backend.array_module(value)))
 
 
 def condition_number(run, args, draws=3, size=1e-8, seed=0):

@@ -12,16 +12,18 @@ import pytest
 
 import lrpref
 from lrpref import layers
+from lrpref.backend import to_host
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED = ["mnist_mlp", "mnist_cnn", "mnist_pairs_cnn"]
 
 
 def same_network(a, b):
-    """Bit-identical: names, wiring, hyper-parameters, meta, and every array with its dtype."""
+    """Bit-identical: names, wiring, hyper-parameters, meta, and every array with its dtype (compared on the host:
+    the networks may live on CuPy, LRPREF_BACKEND=cupy)."""
     return (a.names == b.names and a.meta == b.meta and a.input_shape == b.input_shape
             and all(x.inputs == y.inputs and type(x.layer) is type(y.layer) and x.layer.config() == y.layer.config()
-                    and all(v.dtype == w.dtype and np.array_equal(v, w)
+                    and all(v.dtype == w.dtype and np.array_equal(to_host(v), to_host(w))
                             for v, w in zip(x.layer.arrays().values(), y.layer.arrays().values()))
                     for x, y in zip(a.nodes, b.nodes)))
 
@@ -154,7 +156,7 @@ def test_an_integer_dataset_is_a_faithful_edit(tmp_path):
     """Integers are real numbers: a dataset stored as int loads as those numbers (not an error, not garbage)."""
     path = edit(tmp_path, replace("nodes/0009/bias", np.arange(10, dtype=np.int32)))
     net = lrpref.load(path, dtype="float64")
-    assert np.array_equal(net["9"].bias, np.arange(10.0))
+    assert np.array_equal(to_host(net["9"].bias), np.arange(10.0))
 
 
 @pytest.mark.parametrize("make, message", [

@@ -21,6 +21,7 @@ import pytest
 
 import lrpref
 from lrpref import layers
+from lrpref.backend import to_host
 
 FOLDER = Path(__file__).resolve().parents[2] / "shared" / "peer-references" / "innvestigate-1.0.9" / "layer"
 ANALYZERS = {   # file name: composite parameters
@@ -58,12 +59,12 @@ def test_reproduces_innvestigate(analyzer, model):
         net = keras_model(model, group)
         reference = group["attribution"][()].astype(np.float64).transpose(0, 3, 1, 2)
         keras_output = group["output"][()]
-    output = net.forward(x)
+    output = to_host(net.forward(x))   # the network may live on CuPy (LRPREF_BACKEND=cupy): compare on the host
     order = keras_order(model, output.shape[1])
     assert np.allclose(output, keras_output[:, order], rtol=1e-5, atol=1e-6)
     e = lrpref.explain(net, x, target=None, init="logit", composite="innvestigate", **ANALYZERS[analyzer])
-    assert np.array_equal(order[e.target], keras_output.argmax(axis=1))   # the same neuron
-    error = np.abs(e.relevance - reference).max() / np.abs(reference).max()
+    assert np.array_equal(order[to_host(e.target)], keras_output.argmax(axis=1))   # the same neuron
+    error = np.abs(to_host(e.relevance) - reference).max() / np.abs(reference).max()
     assert error < 1e-5, f"{analyzer} on {model}: relative error {error:.2e}"
 
 

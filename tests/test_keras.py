@@ -24,6 +24,7 @@ import pytest
 import lrpref
 import precision
 from lrpref import layers
+from lrpref.backend import asarray, to_host
 from lrpref.keras import SUPPORTED, application_config, parse_config
 
 APPLICATIONS = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19,
@@ -75,6 +76,7 @@ def images(dtype, n=2):
 
 
 def relative(a, b):
+    a, b = to_host(a), to_host(b)   # the network may live on CuPy (LRPREF_BACKEND=cupy): compare on the host
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
@@ -142,7 +144,7 @@ def test_float64_resnet50(saved):
                             + [model.get_layer(n).output for n in convs])
         values = probe.predict(x, verbose=0)
     for name, keras_in, keras_out in zip(convs, values[:len(convs)], values[len(convs):]):
-        ours = net[name].forward(np.asarray(keras_in).transpose(0, 3, 1, 2))
+        ours = net[name].forward(asarray(np.asarray(keras_in).transpose(0, 3, 1, 2), net.xp))   # onto net's backend
         assert relative(ours.transpose(0, 2, 3, 1), np.asarray(keras_out)) < 1e-10, name
 
 
@@ -153,7 +155,7 @@ def test_options_are_read_from_the_config(saved):
     net = lrpref.load(path)
     first = net["conv3_block1_1_conv"]
     assert first.kernel_size == (1, 1) and first.stride == (2, 2) and net["conv3_block1_2_conv"].stride == (1, 1)
-    assert net["conv3_block1_2_conv"].padding == (1, 1, 1, 1) and np.abs(first.bias).max() == 0
+    assert net["conv3_block1_2_conv"].padding == (1, 1, 1, 1) and np.abs(to_host(first.bias)).max() == 0
     assert net["conv1_bn"].eps == 1.001e-5 and net["conv1_pad"].padding == (3, 3, 3, 3)
     assert net["pool1_pool"].kernel_size == (3, 3) and net["pool1_pool"].padding == (0, 0, 0, 0)
     names = net.names

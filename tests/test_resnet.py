@@ -75,7 +75,8 @@ def test_splits_conserve_relevance_through_resnet50(resnet50, images, skip):
     assert len(report.block_names) == 16
     assert np.allclose(report.block_in, report.total_out, rtol=1e-8, atol=0)
     e = lrpref.explain(resnet50, images, composite="otsuki2024", skip=skip, stabilizer=1e-12, maxpool="average")
-    assert np.allclose(e.relevance.reshape(2, -1).sum(axis=1), e.init.sum(axis=1), rtol=1e-8, atol=0)
+    relevance, init = backend.to_host(e.relevance), backend.to_host(e.init)   # the net may live on CuPy
+    assert np.allclose(relevance.reshape(2, -1).sum(axis=1), init.sum(axis=1), rtol=1e-8, atol=0)
     assert (e.relevance >= 0).all()
 
 
@@ -87,26 +88,27 @@ def test_otsuki2024_is_the_authors_pipeline(resnet50, images):
     assert rule["fc"].zero_bias and isinstance(rule["bn1"], rules.Pass)
     assert rule["layer1.0.add"] == rules.RatioSplit() and rule["layer1.1.add"] == rules.FixedSplit(1.0)
     assert rule["maxpool"] == rules.AverageMaxPool(rules.Stabilizer(1e-5, sign_aware=False), kernel_size=2)
-    logits = e.output
+    logits = backend.to_host(e.output)   # the network may live on CuPy (LRPREF_BACKEND=cupy): on the host
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    assert np.allclose(e.init.sum(axis=1), p.max(axis=1), rtol=1e-14)   # the predicted class's probability
+    assert np.allclose(backend.to_host(e.init).sum(axis=1), p.max(axis=1), rtol=1e-14)   # the predicted class's probability
     # BatchNorm is not folded: the convolutions keep their own weights, the splits see the true branch outputs
     acts = resnet50.activations(images)
-    main, skip = acts["layer1.0.bn3"], acts["layer1.0.downsample.1"]
-    R = e.tensors["layer1.0.relu"]
+    main, skip = backend.to_host(acts["layer1.0.bn3"]), backend.to_host(acts["layer1.0.downsample.1"])
+    R = backend.to_host(e.tensors["layer1.0.relu"])
     expected = R * np.abs(main) / (np.abs(main) + np.abs(skip))
-    assert np.allclose(e.tensors["layer1.0.bn3"], expected, rtol=1e-12)
+    assert np.allclose(backend.to_host(e.tensors["layer1.0.bn3"]), expected, rtol=1e-12)
 
 
 def test_first_layer_sees_ones(resnet50, images):
     """The authors replace the image by ones in the first layer: for the same relevance at conv1's output,
     the input relevance does not depend on the pixels."""
     rule = lrpref.composites.get("otsuki2024").rules(resnet50)[0]
-    R = np.random.default_rng(2).uniform(size=resnet50[0].forward(images).shape)
-    first, _ = rule.relprop(resnet50[0], images, R)
-    second, _ = rule.relprop(resnet50[0], 3 * images + 1, R)
-    assert np.array_equal(first, second)
+    x = backend.asarray(images, resnet50.xp)   # on the network's backend (CuPy under LRPREF_BACKEND=cupy)
+    R = backend.asarray(np.random.default_rng(2).uniform(size=resnet50[0].forward(x).shape), resnet50.xp)
+    first, _ = rule.relprop(resnet50[0], x, R)
+    second, _ = rule.relprop(resnet50[0], 3 * x + 1, R)
+    assert np.array_equal(backend.to_host(first), backend.to_host(second))
 
 
 def test_variants_and_bad_input(resnet50, images):
@@ -115,7 +117,7 @@ def test_variants_and_bad_input(resnet50, images):
     net = lrpref.load(lrpref.data.model_path("mnist_cnn"))
     with pytest.raises(ValueError, match="'otsuki2024' needs a network with Add layers; this one has none"):
         lrpref.explain(net, lrpref.data.mnist_sample()[0][:1], composite="otsuki2024")
-    maps = {skip: lrpref.explain(resnet50, images[:1], composite="otsuki2024", skip=skip).relevance
+    maps = {skip: backend.to_host(lrpref.explain(resnet50, images[:1], composite="otsuki2024", skip=skip).relevance)
             for skip in SKIP}
     assert not np.allclose(maps["flows_skip"], maps["latest"]) and not np.allclose(maps["simple"], maps["latest"])
 
@@ -134,4 +136,4 @@ def test_basic_blocks_too():
     net = zero_bias_resnet("resnet18")
     x = np.random.default_rng(3).normal(size=(1, 3, 96, 96))
     e = lrpref.explain(net, x, composite="otsuki2024", stabilizer=1e-12)
-    assert np.allclose(e.conservation().block_in, e.init.sum(), rtol=1e-8, atol=0)
+    assert np.allclose(e.conservation().block_in, backend.to_host(e.init).sum(), rtol=1e-8, atol=0)

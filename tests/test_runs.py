@@ -20,6 +20,7 @@ from PIL import Image
 
 import lrpref
 from lrpref import data, datasets, evaluation, runs
+from lrpref.backend import to_host
 from lrpref.cli import main
 from lrpref.heatmap import relevance_rgb
 
@@ -226,8 +227,8 @@ def test_explain_writes_one_heatmap_per_image_and_resumes(tmp_path, client, caps
     net = lrpref.load(MODEL, dtype="float64")
     normalize = lrpref.preprocessing.of(net).normalize
     chunks = (slice(0, 4), slice(4, 6))   # the run's chunks: the same batches
-    relevance = np.concatenate([lrpref.explain(net, normalize(x[rows, None] / 255.0), composite="epsilon_plus")
-                                .relevance for rows in chunks])
+    relevance = np.concatenate([to_host(lrpref.explain(net, normalize(x[rows, None] / 255.0), composite="epsilon_plus")
+                                        .relevance) for rows in chunks])   # the net may live on CuPy: to the host
     for i in range(6):
         np.testing.assert_array_equal(np.load(tmp_path / "one" / f"d{i}.npy"), relevance[i])
         heatmap = np.asarray(Image.open(tmp_path / "one" / f"d{i}.png"))
