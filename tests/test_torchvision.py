@@ -15,6 +15,7 @@ import torch
 import export_torchvision
 import lrpref
 import precision
+from lrpref.backend import to_host
 
 ARCHS = ["vgg16", "vgg16_bn", "resnet18", "resnet34", "resnet50", "resnet101"]
 
@@ -78,7 +79,7 @@ def test_node_names_are_torchvision_module_paths(exported):
         for key, array in node.layer.arrays().items():
             name = f"{node.name}.{key}"
             expected = state[name].numpy() if name in state else 0.0   # torchvision's convolutions have no bias
-            assert np.array_equal(array, np.broadcast_to(expected, array.shape)), name
+            assert np.array_equal(to_host(array), np.broadcast_to(expected, array.shape)), name   # on the host
     block = net.nodes[net.names.index("layer2.0.add")]
     assert block.inputs == ("layer2.0.bn3", "layer2.0.downsample.1") and net["layer2.0.conv2"].stride == (2, 2)
 
