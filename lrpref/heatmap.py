@@ -24,7 +24,7 @@ def seismic(n=256):
 
 def tutorial_scale(R):
     """``b = 10 * mean(|R|^3)^(1/3)``, the tutorial's colour range ``[-b, b]``."""
-    return 10.0 * float(np.mean(np.abs(R) ** 3)) ** (1.0 / 3.0)
+    return 10.0 * float(np.mean(np.abs(to_host(R)) ** 3)) ** (1.0 / 3.0)
 
 
 def relevance_rgb(R, scale=None):

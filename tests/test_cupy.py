@@ -110,6 +110,8 @@ def test_host_functions_take_device_arrays(tmp_path):
         heatmap.save_panels(path, [backend.to_host(p) if i else p for i, p in enumerate(panels)])
     assert np.array_equal(np.asarray(Image.open(tmp_path / "gpu.png")), np.asarray(Image.open(tmp_path / "cpu.png")))
     heatmap.save_panels(tmp_path / "device-panels.png", [cp.asarray(spec.pixels(x[0]))])
+    scale = heatmap.tutorial_scale(e_host.relevance)
+    assert abs(heatmap.tutorial_scale(e_gpu.relevance) - scale) <= FLOAT64_ROUNDING * scale
 
 
 def test_reference_export_and_check_on_cupy(tmp_path, monkeypatch):

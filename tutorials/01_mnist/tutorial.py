@@ -14,6 +14,7 @@ import numpy as np
 
 import lrpref
 from lrpref import data, layers
+from lrpref.backend import to_host
 from lrpref.heatmap import colour_bar, gray_rgb, relevance_rgb, save_grid, tutorial_scale
 from lrpref.narrate import arguments, narrate, output_folder
 
@@ -26,6 +27,9 @@ out = output_folder(arguments())
 # lrpref ships the tutorial's architecture trained on 8,000 MNIST digits (`weights/train_mnist.py`) and the
 # 2,000 digits it did not see. Pixels are scaled to [-1, 1] as in the tutorial. We take 12 digits, as the
 # tutorial does, and load the network in float64: the reference precision.
+#
+# The network lives on NumPy, or on CuPy (the GPU) when `LRPREF_BACKEND=cupy` is set; its results then live on
+# the GPU too. `to_host` brings an array back to NumPy: we use it wherever we print, or compute by hand.
 
 # %%
 net = lrpref.load(data.model_path("mnist_mlp"), dtype="float64")
@@ -33,7 +37,7 @@ print(net.summary())
 X, T = data.mnist_sample()
 X, T = X[:12], T[:12]
 
-scores = net.forward(X)
+scores = to_host(net.forward(X))
 for digit in range(3):
     print(" ".join(f"[{k}] {v:.1f}" for k, v in enumerate(scores[digit])), " label", T[digit])
 
@@ -46,8 +50,8 @@ for digit in range(3):
 
 # %%
 dense = [layer for layer in net.layers if isinstance(layer, layers.Dense)]
-W = [d.weight.T for d in dense]
-B = [d.bias for d in dense]
+W = [to_host(d.weight).T for d in dense]
+B = [to_host(d.bias) for d in dense]
 L = len(W)
 
 A = [X.reshape(12, 784)] + [None] * L
@@ -99,7 +103,7 @@ R[0] = A[0] * c - lb * cp - hb * cm                  # step 4
 # %%
 e = lrpref.explain(net, X, target=T, composite="tutorial_mnist")
 print(lrpref.composites.get("tutorial_mnist", net=net).describe(net))
-difference = np.abs(e.relevance.reshape(12, 784) - R[0]).max() / np.abs(R[0]).max()
+difference = np.abs(to_host(e.relevance).reshape(12, 784) - R[0]).max() / np.abs(R[0]).max()
 print(f"largest difference to the hand-written loop, relative: {difference:.1e}")
 assert difference < 1e-12
 
@@ -143,7 +147,7 @@ figure(out / "mnist_tutorial_rules.png", "Trained MLP, tutorial_mnist rules: rel
 # shipped, shows their intended use; the last row shows where its two composites differ.
 
 # %%
-mlp = {c: lrpref.explain(net, X, target=T, composite=c).relevance for c in ("epsilon_gamma_box", "epsilon_plus")}
+mlp = {c: to_host(lrpref.explain(net, X, target=T, composite=c).relevance) for c in ("epsilon_gamma_box", "epsilon_plus")}
 same = np.array_equal(mlp["epsilon_gamma_box"], mlp["epsilon_plus"])
 print(f"MLP: epsilon_gamma_box and epsilon_plus give the same array: {same}")
 assert same
@@ -152,7 +156,7 @@ figure(out / "mnist_mlp_epsilon.png",
        mlp["epsilon_plus"], tutorial_scale(mlp["epsilon_plus"]))
 
 cnn = lrpref.load(data.model_path("mnist_cnn"), dtype="float64")
-both = {c: lrpref.explain(cnn, X, target=T, composite=c).relevance for c in ("epsilon_gamma_box", "epsilon_plus")}
+both = {c: to_host(lrpref.explain(cnn, X, target=T, composite=c).relevance) for c in ("epsilon_gamma_box", "epsilon_plus")}
 b = tutorial_scale(np.stack(list(both.values())))
 difference = both["epsilon_gamma_box"] - both["epsilon_plus"]
 rows = [[gray_rgb(x[0], -1, 1) for x in X]] + [[relevance_rgb(r[0], b) for r in R] + [colour_bar(28)]

@@ -22,6 +22,7 @@
 import numpy as np
 
 import lrpref
+from lrpref.backend import to_host
 from lrpref.heatmap import colour_bar, relevance_rgb, save_grid, tutorial_scale
 from lrpref.narrate import arguments, here, narrate, network_title, output_folder
 from lrpref.preprocessing import get as preprocessing
@@ -47,7 +48,7 @@ WHO = network_title(args, "VGG16", "Its maps show what random filters respond to
 net = lrpref.models.vgg16(weights=args.weights)
 spec = preprocessing(net.meta["preprocessing"])
 x = load_image(HERE / "chelsea.jpg", spec.name)
-scores = net.forward(x)[0]
+scores = to_host(net.forward(x))[0]   # on the host, to print (tutorial 1 says why)
 top = scores.argsort()[::-1][:5]
 print("top 5 classes:", ", ".join(f"{k} ({scores[k]:.2f})" for k in top))
 print("ImageNet 281 is 'tabby cat', 282 'tiger cat', 285 'Egyptian cat'")
@@ -76,7 +77,7 @@ e = lrpref.explain(net, x, target=target, composite="tutorial_vgg16")
 names = {"avgpool": 31, "features.21": 21, "features.11": 11, "features.1": 1}
 panels, captions = [spec.pixels(x[0])], ["input"]
 for name, depth in names.items():
-    R = e.layers[net.names.index(name)][0].sum(axis=0)
+    R = to_host(e.layers[net.names.index(name)][0].sum(axis=0))
     b = tutorial_scale(R)
     up = 224 // R.shape[0]   # nearest-neighbour enlargement to the input's size, for one figure
     panels.append(relevance_rgb(np.kron(R, np.ones((up, up))), b))

@@ -18,6 +18,7 @@ import numpy as np
 
 import lrpref
 from lrpref import evaluation
+from lrpref.backend import to_host
 from lrpref.composites import SKIP
 from lrpref.heatmap import colour_bar, relevance_rgb, save_grid, tutorial_scale
 from lrpref.narrate import arguments, here, narrate, network_title, output_folder
@@ -55,11 +56,11 @@ x = spec.normalize(image01)
 maps = {}
 for skip in sorted(SKIP):
     e = lrpref.explain(net, x, composite="otsuki2024", skip=skip)
-    maps[skip] = e.relevance[0].sum(axis=0)
-    print(f"{skip:18s} relevance sum {e.relevance.sum():.5f}   output relevance (p) {e.init.sum():.5f}")
+    maps[skip] = to_host(e.relevance[0].sum(axis=0))   # on the host, to compare and print (tutorial 1 says why)
+    print(f"{skip:18s} relevance sum {maps[skip].sum():.5f}   output relevance (p) {float(e.init.sum()):.5f}")
 zennit = lrpref.explain(net, x, composite="epsilon_plus", init="softmax")
-maps["epsilon_plus"] = zennit.relevance[0].sum(axis=0)
-print(f"{'epsilon_plus':18s} relevance sum {zennit.relevance.sum():.5f}   (Zennit's proportional split)")
+maps["epsilon_plus"] = to_host(zennit.relevance[0].sum(axis=0))
+print(f"{'epsilon_plus':18s} relevance sum {maps['epsilon_plus'].sum():.5f}   (Zennit's proportional split)")
 
 b = tutorial_scale(np.stack(list(maps.values())))
 differences = {name: R - maps["flows_skip"] for name, R in maps.items() if name != "flows_skip"}

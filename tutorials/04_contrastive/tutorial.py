@@ -13,6 +13,7 @@ import numpy as np
 
 import lrpref
 from lrpref import contrastive, data
+from lrpref.backend import to_host
 from lrpref.heatmap import colour_bar, gray_rgb, relevance_rgb, save_grid, tutorial_scale
 from lrpref.narrate import arguments, narrate, output_folder
 
@@ -51,7 +52,7 @@ def share_on_half(R, side):
 rows = {}
 for side, name in ((0, "left"), (1, "right")):
     for method, run in METHODS.items():
-        R = run(pairs[:, side])
+        R = to_host(run(pairs[:, side]))   # on the host, to measure and draw (tutorial 1 says why)
         rows.setdefault(name, {})[method] = R
         print(f"explaining the {name} digit, {method:5s}: share on its half {np.round(share_on_half(R, side), 2)}")
 
@@ -89,5 +90,5 @@ for k in range(len(x)):
 
 # %%
 flat = contrastive.clrp(net, x, pairs[:, 0], variant=2, composite="epsilon_plus")
-print("CLRP2 with epsilon on the last layer, largest value:", float(np.abs(flat.relevance).max()))
+print("CLRP2 with epsilon on the last layer, largest value:", np.abs(to_host(flat.relevance)).max())
 print(f"wrote the figures to {out}/ ; benchmarks/class_discrimination.py measures all of this on 500 canvases")

@@ -14,6 +14,7 @@ import numpy as np
 
 import lrpref
 from lrpref import data, layers
+from lrpref.backend import to_host
 from lrpref.heatmap import colour_bar, gray_rgb, relevance_rgb, save_panels, tutorial_scale
 from lrpref.narrate import arguments, narrate, output_folder
 
@@ -33,8 +34,8 @@ net = lrpref.Sequential([layers.SumPool2d(2) if isinstance(layer, layers.MaxPool
                          for layer in cnn.layers], input_shape=cnn.input_shape)
 print(net.summary())
 X, T = data.mnist_sample()
-print(f"accuracy on the {len(T)} held-out digits: max pools {np.mean(cnn.forward(X).argmax(1) == T):.4f}, "
-      f"sum pools {np.mean(net.forward(X).argmax(1) == T):.4f}")
+print(f"accuracy on the {len(T)} held-out digits: max pools {np.mean(to_host(cnn.forward(X)).argmax(1) == T):.4f}, "
+      f"sum pools {np.mean(to_host(net.forward(X)).argmax(1) == T):.4f}")   # to_host: tutorial 1 says why
 X, T = X[:6], T[:6]
 
 # %% [markdown]
@@ -62,7 +63,7 @@ for c, e in maps.items():
 # maps together), so that colours compare across columns. Red is evidence for the digit, blue against it.
 
 # %%
-relevance = {c: e.relevance[:, 0] for c, e in maps.items()}
+relevance = {c: to_host(e.relevance[:, 0]) for c, e in maps.items()}
 scale = tutorial_scale(np.stack(list(relevance.values())))
 
 
@@ -92,18 +93,18 @@ def difference(a, b):
     return np.abs(relevance[a] - relevance[b]).max() / np.abs(relevance[b]).max()
 
 
-total = maps["zennit"].init.sum(axis=1)
+total = to_host(maps["zennit"].init).sum(axis=1)
 for c in CONVENTIONS:
     kept = relevance[c].reshape(len(X), -1).sum(axis=1) / total
     print(f"{c:>8}: share of the logit reaching the pixels {np.round(kept, 3)}")
 for a, b in (("tutorial", "zennit"), ("toolbox", "zennit"), ("toolbox", "tutorial")):
     print(f"{a} vs {b}: relative difference {difference(a, b):.3f}")
 
-per_layer = [np.abs(maps["toolbox"].layers[i] - maps["zennit"].layers[i]).max()
-             / np.abs(maps["zennit"].layers[i]).max() for i in range(len(net))]
+toolbox, zennit = ([to_host(R) for R in maps[c].layers] for c in ("toolbox", "zennit"))
+per_layer = [np.abs(t - z).max() / np.abs(z).max() for t, z in zip(toolbox, zennit)]
 print("toolbox vs zennit, relative difference at the input of layer",
       {i: float(f"{d:.2g}") for i, d in enumerate(per_layer)})
-assert np.allclose(maps["toolbox"].layers[-1], maps["zennit"].layers[-1], rtol=0, atol=1e-12)   # same top layer
+assert np.allclose(toolbox[-1], zennit[-1], rtol=0, atol=1e-12)   # same top layer
 assert difference("toolbox", "zennit") > 1e-3 and difference("tutorial", "zennit") > 1e-3
 
 # %% [markdown]

@@ -20,6 +20,7 @@ import importlib.util
 import numpy as np
 
 import lrpref
+from lrpref.backend import to_host
 from lrpref.heatmap import colour_bar, relevance_rgb, save_grid, tutorial_scale
 from lrpref.narrate import arguments, here, narrate, output_folder
 from lrpref.preprocessing import get as preprocessing
@@ -47,7 +48,7 @@ if not fetch_cifar10.DEFAULT.exists():
 net = lrpref.load(fetch_cifar10.DEFAULT, dtype="float64")
 classes = net.meta["classes"]
 x = load_image(HERE.parent / "02_vgg16" / "chelsea.jpg", net.meta["preprocessing"])
-scores = net.forward(x)[0]
+scores = to_host(net.forward(x))[0]   # on the host, to print (tutorial 1 says why)
 print("scores:", ", ".join(f"{classes[k]} {scores[k]:.2f}" for k in scores.argsort()[::-1][:4]), "...")
 cat, dog = classes.index("cat"), classes.index("dog")
 assert scores.argmax() == cat
@@ -64,7 +65,7 @@ pixels = preprocessing(net.meta["preprocessing"]).pixels(x[0])
 # coarse, but they sit on the cat's face, not on the background.
 
 # %%
-maps = {c: lrpref.explain(net, x, target=cat, composite=c).relevance[0].sum(axis=0)
+maps = {c: to_host(lrpref.explain(net, x, target=cat, composite=c).relevance[0].sum(axis=0))
         for c in ("epsilon_gamma_box", "epsilon_plus", "epsilon_alpha2_beta1")}
 b = tutorial_scale(np.stack(list(maps.values())))
 for name, R in maps.items():
@@ -84,8 +85,8 @@ save_grid(out / "cifar10_composites.png", [[pixels] + [relevance_rgb(R, b) for R
 # that separate classes.
 
 # %%
-R_cat = lrpref.explain(net, x, target=cat, composite="epsilon_gamma_box").relevance[0].sum(axis=0)
-R_dog = lrpref.explain(net, x, target=dog, composite="epsilon_gamma_box").relevance[0].sum(axis=0)
+R_cat, R_dog = (to_host(lrpref.explain(net, x, target=t, composite="epsilon_gamma_box").relevance[0].sum(axis=0))
+                for t in (cat, dog))
 b = tutorial_scale(np.stack([R_cat, R_dog]))
 save_grid(out / "cifar10_cat_dog.png",
           [[pixels, relevance_rgb(R_cat, b), relevance_rgb(R_dog, b), relevance_rgb(R_cat - R_dog, b), colour_bar(32)]],
