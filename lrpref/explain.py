@@ -1,6 +1,6 @@
 """The LRP loop: run the network forward, choose the output relevance, hand it down layer by layer."""
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from .windows import reused_buffers
 
 INITS = ("logit", "one", "softmax")
 KEEP = ("all", "input")
+JOINED = ("relevance", "layers", "output", "init", "target", "tensors", "_sums")   # per-sample fields
 
 
 @dataclass
@@ -141,8 +142,8 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
         if ndim == 1 and per_sample != 1 and value is init:   # one sample's (C,) init: for every sample
             return value
         return value[start:start + size]
-    return _join([_explain_batch(model, rules, x[start:start + size], part(target, start), part(init, start), keep)
-                  for start in range(0, n, size)])
+    return _join(lambda start: _explain_batch(model, rules, x[start:start + size], part(target, start),
+                                              part(init, start), keep), n, size)
 
 
 def _explain_batch(model, rules, x, target, init, keep):
@@ -190,20 +191,52 @@ def _chunk_size(shapes, dtype, batch_size):
     return max(1, windows.BUFFER_LIMIT // 4 // sample_bytes)
 
 
-def _join(parts):
-    """One :class:`Explanation` of the parts' samples, in order (the parts of one explanation)."""
-    def cat(values):
-        if values[0] is None:
-            return None
-        if isinstance(values[0], tuple):
-            return tuple(cat(list(v)) for v in zip(*values))
-        return array_module(values[0]).concatenate(values)
-    first = parts[0]
-    layers = None if first.layers is None else [cat([p.layers[i] for p in parts]) for i in range(len(first.layers))]
-    return Explanation(cat([p.relevance for p in parts]), layers, cat([p.output for p in parts]),
-                       cat([p.init for p in parts]), cat([p.target for p in parts]), first.names, first.rules,
-                       {name: cat([p.tensors[name] for p in parts]) for name in first.tensors}, first.blocks,
-                       [cat([p._sums[i] for p in parts]) for i in range(len(first._sums))])
+def _join(explain_part, n, size):
+    """One :class:`Explanation` of the ``n`` samples that ``explain_part(start)`` explains ``size`` at a time.
+
+    The result's arrays are allocated when the first part comes, shared where the part's are (a layer's input
+    relevance is a tensor's relevance), and filled part by part, so that at most one part is held beside them.
+    """
+    for start in range(0, n, size):
+        part = explain_part(start)
+        arrays = _arrays([getattr(part, name) for name in JOINED])
+        if start == 0:
+            full = {}
+            for a in arrays:
+                if id(a) not in full:
+                    full[id(a)] = array_module(a).empty((n,) + a.shape[1:], a.dtype)
+            joined = _rebuild([getattr(part, name) for name in JOINED], iter([full[id(a)] for a in arrays]))
+            whole = Explanation(**{**{f.name: getattr(part, f.name) for f in fields(Explanation)},
+                                   **dict(zip(JOINED, joined))})
+        filled = set()
+        for a, w in zip(arrays, _arrays(joined)):
+            if id(w) not in filled:
+                w[start:start + a.shape[0]] = a
+                filled.add(id(w))
+        del part, arrays
+    return whole
+
+
+def _arrays(value):
+    """The arrays in ``value`` (nested lists, tuples and dicts of arrays; ``None`` holds none), in order."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [a for item in value for a in _arrays(item)]
+    if isinstance(value, dict):
+        return [a for item in value.values() for a in _arrays(item)]
+    return [value]
+
+
+def _rebuild(value, arrays):
+    """``value`` with its arrays replaced, in order, by those the iterator ``arrays`` gives."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rebuild(item, arrays) for item in value)
+    if isinstance(value, dict):
+        return {key: _rebuild(item, arrays) for key, item in value.items()}
+    return next(arrays)
 
 
 def _sample_sum(R):

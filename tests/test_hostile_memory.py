@@ -35,7 +35,15 @@ def identical(a, b):
         pairs += [(p, q) for la, lb in zip(a.layers, b.layers)
                   for p, q in zip(la if isinstance(la, tuple) else (la,), lb if isinstance(lb, tuple) else (lb,))]
     sums = [(p, q) for sa, sb in zip(a._sums, b._sums) for p, q in zip(sa, sb) if p is not None]
-    return all(equal(p, q) for p, q in pairs + sums) and equal(a.target, b.target)
+    tensors = [(a.tensors[name], b.tensors[name]) for name in a.tensors] if a.tensors.keys() == b.tensors.keys() else []
+    return all(equal(p, q) for p, q in pairs + sums + tensors) and equal(a.target, b.target) and (
+        a.tensors.keys() == b.tensors.keys())
+
+
+def held_bytes(e):
+    """The bytes of the distinct arrays an explanation holds per sample (an array in two fields counts once)."""
+    arrays = {id(a): a for a in explain_module._arrays([getattr(e, name) for name in explain_module.JOINED])}
+    return sum(a.nbytes for a in arrays.values())
 
 
 @pytest.mark.parametrize("model, dtype", [("mnist_mlp", "float32"), ("mnist_mlp", "float64"), ("mnist_cnn", "float32")])
@@ -46,6 +54,16 @@ def test_chunks_give_the_one_pass_result_bit_for_bit(digits, model, dtype, compo
     for batch_size in (1, 5):
         assert identical(explain(net, digits, composite=composite, target=np.arange(12) % 10, batch_size=batch_size),
                          one)
+
+
+def test_a_chunked_explanation_holds_what_one_pass_holds(digits):
+    """The parts are joined into arrays shared as in one pass (a layer's input relevance is also a tensor's
+    relevance), not into a copy per field: the result holds as many bytes as the one-pass result."""
+    net = load(data.model_path("mnist_cnn"))
+    one, chunked = explain(net, digits, batch_size=len(digits)), explain(net, digits, batch_size=5)
+    assert identical(chunked, one) and held_bytes(chunked) == held_bytes(one)
+    assert all(chunked.layers[i] is chunked.tensors[node.inputs[0]] for i, node in enumerate(net.nodes)
+               if len(node.inputs) == 1 and node.inputs[0] in chunked.tensors)
 
 
 def test_the_default_chunks_follow_the_buffer_limit(digits, monkeypatch):
