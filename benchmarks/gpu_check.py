@@ -13,7 +13,8 @@
 
 Needs a CUDA GPU with CuPy (``pip install "lrpref[gpu]"``; the README names the wheel per CUDA version).
 ``--standin`` runs part 1 on the tests' CPU stand-in for CuPy (tests/standin) and skips part 2: for
-development without a GPU. Exit status 1 if any case disagrees.
+development without a GPU (``tests/test_cupy.py`` runs it so, on two networks: ``--networks``). Exit status 1 if any
+case disagrees.
 """
 import argparse
 import importlib.util
@@ -33,10 +34,18 @@ def arguments():
     parser.add_argument("--standin", action="store_true", help="part 1 on the CPU stand-in for CuPy, no part 2")
     parser.add_argument("--tolerance", type=float, default=1e-12, help="float64 agreement (default: %(default)g)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per benchmark (default: %(default)s)")
-    return parser.parse_args()
+    parser.add_argument("--networks", nargs="+", metavar="NAME",
+                        help="part 1 on these golden-suite networks and shipped models only (default: all)")
+    args = parser.parse_args()
+    from lrpref import data, reference
+    unknown = set(args.networks or ()) - set(reference.NETWORKS) - set(data.MODELS)
+    if unknown:
+        parser.error(f"unknown network(s) {sorted(unknown)}; choose from {sorted(reference.NETWORKS)} and "
+                     f"{sorted(data.MODELS)}")
+    return args
 
 
-def agreement(cp, tolerance):
+def agreement(cp, tolerance, networks=None):
     """Part 1; returns the number of disagreeing cases."""
     import precision
     from lrpref import Network, composites, data, explain, load, reference
@@ -59,6 +68,8 @@ def agreement(cp, tolerance):
     print(f"{'network':<26} {'cases':>6} {'samples':>9} {'worst error':>12}  disagreeing cases")
     failures = 0
     for network, builder in reference.NETWORKS.items():
+        if networks and network not in networks:
+            continue
         host, x, _ = builder(np.random.default_rng(sorted(reference.NETWORKS).index(network)))
         host = host.astype("float64").to("numpy")
         device = Network(host.nodes, host.input_shape, host.meta).to("cupy")
@@ -66,6 +77,8 @@ def agreement(cp, tolerance):
                 for case in reference.cases(network, host)]
         failures += compare(f"reference/{network}", host, device, x, runs)
     for name in data.MODELS:
+        if networks and name not in networks:
+            continue
         host = load(data.model_path(name), dtype="float64", backend="numpy")
         device = load(data.model_path(name), dtype="float64", backend="cupy")
         x = data.mnist_pairs(16)[0] if name == "mnist_pairs_cnn" else data.mnist_sample()[0][:16]
@@ -98,7 +111,7 @@ def main():
     cp = backend.resolve("cupy")   # fails here, with the reason, without CuPy and a CUDA device
     print(f"# {backend.device_name(cp)}; CuPy {cp.__version__}; NumPy {np.__version__}")
     start = time.perf_counter()
-    failures = agreement(cp, args.tolerance)
+    failures = agreement(cp, args.tolerance, args.networks)
     print(f"part 1: {failures} disagreeing case(s), {time.perf_counter() - start:.0f} s", flush=True)
     status = 0 if args.standin else benchmark(args.repeats)
     print(f"total {time.perf_counter() - start:.0f} s")

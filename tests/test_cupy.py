@@ -7,6 +7,7 @@ BLAS summation orders differ; there the comparison is where discrete choices agr
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,6 +137,21 @@ def test_the_cli_on_cupy(tmp_path):
         assert result.returncode == 0, result.stderr
     if not HAS_GPU:
         assert (tmp_path / "numpy.png").read_bytes() == (tmp_path / "cupy.png").read_bytes()
+
+
+def test_the_gpu_check_runs_as_it_is():
+    """``benchmarks/gpu_check.py``, the one command for a GPU, runs its agreement part (here on the stand-in, on two
+    networks: the whole of it is what the tests above check) and refuses a network it does not know."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    result = subprocess.run([sys.executable, str(script), "--standin", "--networks", "mlp", "mnist_mlp"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith(("reference/mlp", "mnist_mlp"))]
+    assert [row[0] for row in rows] == ["reference/mlp", "mnist_mlp"] and all(row[-1] == "ok" for row in rows)
+    assert "part 1: 0 disagreeing case(s)" in result.stdout
+    result = subprocess.run([sys.executable, str(script), "--standin", "--networks", "vgg99"], capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and "unknown network(s) ['vgg99']; choose from" in result.stderr
 
 
 def test_synchronisations_per_explanation_are_bounded():
