@@ -16,7 +16,6 @@ from PIL import Image
 import precision
 from conftest import HAS_GPU, STANDIN
 from lrpref import backend, composites, contrastive, data, evaluation, explain, heatmap, load, preprocessing, reference
-from lrpref.cli import main
 from lrpref.network import fold_batchnorm
 
 cp = backend.resolve("cupy")
