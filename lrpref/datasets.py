@@ -25,6 +25,7 @@ import h5py
 import numpy as np
 
 from . import data
+from .checks import integer
 from .preprocessing import load_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -66,6 +67,7 @@ class Dataset:
 
     def chunks(self, size):
         """The ``(start, stop)`` bounds of consecutive chunks of ``size`` images."""
+        size = integer(size, "the chunk size", low=1)
         return [(start, min(start + size, len(self))) for start in range(0, len(self), size)]
 
 
@@ -89,6 +91,10 @@ class ImageFolder(Dataset):
 
     def _names(self, start, stop):
         return self.files[start:stop]
+
+    def sources(self):
+        """The files the images are read from."""
+        return [self.folder / name for name in self.files[:len(self)]]
 
     def _read(self, start, stop):
         names = self.files[start:stop]
@@ -147,6 +153,10 @@ class ArrayFile(Dataset):
         if "names" in self.keys:
             return [v.decode() if isinstance(v, bytes) else str(v) for v in self.rows("names", start, stop)]
         return [f"{i:06d}" for i in range(start, stop)]
+
+    def sources(self):
+        """The files the images are read from."""
+        return [self.path]
 
     def describe(self):
         return {"kind": self.kind, "path": str(self.path.resolve()), "images": len(self)}

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from . import evaluation
 from .backend import to_host
 from .explain import explain
-from .files import atomic_path
+from .files import atomic_path, refuse_overwriting
 from .heatmap import relevance_rgb
 from .io import load
 from .preprocessing import of as preprocessing_of
@@ -241,10 +242,14 @@ def explain_dataset(job, dataset, output, chunk_size=16, client=None, progress=T
     """Write one heatmap per image (``<name>.png``, the tutorial's colours; with ``job.relevance`` also
     ``<name>.npy``, the relevance (C, H, W)) into ``output``, skipping chunks whose files are all there.
 
-    ``explain.json`` records the settings; another configuration in the same folder is refused.
+    ``explain.json`` records the settings; another configuration in the same folder is refused, and so, before
+    any work, are two images whose names differ only in their suffix (``a.png``, ``a.jpg``: one output file)
+    and an output file that is one of the dataset's own files (``output`` the images' folder).
     Returns the number of images explained in this run.
     """
     output = Path(output)
+    suffixes = (".png", ".npy") if job.relevance else (".png",)
+    _refuse_clashes(dataset, output, suffixes)
     output.mkdir(parents=True, exist_ok=True)
     config, record = job.config(dataset, chunk_size), output / "explain.json"
     if record.exists():
@@ -252,7 +257,6 @@ def explain_dataset(job, dataset, output, chunk_size=16, client=None, progress=T
     else:
         with atomic_path(record) as tmp:
             tmp.write_text(json.dumps(config, sort_keys=True, indent=1))
-    suffixes = (".png", ".npy") if job.relevance else (".png",)
 
     def missing(start, stop):
         return any(not (output / (Path(name).stem + s)).exists() for name in dataset.names(start, stop)
@@ -273,3 +277,20 @@ def explain_dataset(job, dataset, output, chunk_size=16, client=None, progress=T
             computed += len(result["names"])
             bar.update(len(result["names"]))
     return computed
+
+
+def _refuse_clashes(dataset, output, suffixes):
+    """Refuse a dataset two of whose images would be written to one file, or whose files an output would replace."""
+    first = {}
+    for name in dataset.names(0, len(dataset)):
+        stem = Path(name).stem
+        if stem in first:
+            raise ValueError(f"the images {first[stem]!r} and {name!r} would both be written to {stem}.png in "
+                             f"{output}: rename one (each output is named by its image's name without the suffix)")
+        first[stem] = name
+    sources = {os.path.realpath(path): path for path in dataset.sources()}
+    for stem in first:
+        for suffix in suffixes:
+            target = output / (stem + suffix)
+            if os.path.realpath(target) in sources:
+                refuse_overwriting(target, [sources[os.path.realpath(target)]])

@@ -115,3 +115,51 @@ def test_evaluate_refuses_results_over_its_images(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "morf.png' is also an input" in err
     assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_save_through_a_symlink_replaces_its_target_and_keeps_the_link(saved, tmp_path):
+    path, _, _ = saved
+    os.symlink(path, tmp_path / "link.h5")
+    cnn = lrpref.load(data.model_path("mnist_cnn"), dtype=None)
+    lrpref.save(cnn, tmp_path / "link.h5")
+    assert (tmp_path / "link.h5").is_symlink() and os.readlink(tmp_path / "link.h5") == str(path)
+    assert equal_networks(lrpref.load(path, dtype=None), cnn)
+
+
+def test_a_write_onto_a_folder_names_the_folder(tmp_path):
+    (tmp_path / "out.h5").mkdir()
+    net = lrpref.load(data.model_path("mnist_mlp"))
+    with pytest.raises(IsADirectoryError, match=r"cannot write '.*out.h5': it is a folder; expected a file name"):
+        lrpref.save(net, tmp_path / "out.h5")
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        save_panels(tmp_path / "out.h5", [np.zeros((2, 2, 3), np.uint8)])
+    assert os.listdir(tmp_path) == ["out.h5"] and os.listdir(tmp_path / "out.h5") == []
+
+
+def digits_folder(folder, names):
+    folder.mkdir(exist_ok=True)
+    x, _ = data.mnist_sample()
+    for i, name in enumerate(names):
+        Image.fromarray(np.rint((x[i, 0] + 1) * 127.5).astype(np.uint8)).save(folder / name, quality=100)
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_explaining_a_folder_into_itself_is_refused(tmp_path, capsys):
+    """The heatmap of d.png would be d.png: refused before any work (it was skipped as done, nothing explained)."""
+    before = digits_folder(tmp_path, ["a.png", "b.png"])
+    code = main(["explain", "--images", str(tmp_path), "--output-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"the output '{tmp_path / 'a.png'}' is also an input" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_two_images_sharing_an_output_file_are_refused(tmp_path, capsys):
+    """a.png and a.jpg would both be written to a.png: one heatmap would replace the other."""
+    digits_folder(tmp_path / "images", ["a.png", "a.jpg", "b.png"])
+    code = main(["explain", "--images", str(tmp_path / "images"), "--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "the images 'a.jpg' and 'a.png' would both be written to a.png" in err
+    assert not (tmp_path / "out").exists()
+    np.savez(tmp_path / "named.npz", x=np.zeros((2, 1, 28, 28)), names=np.array(["x/one", "y/one"]))
+    code = main(["explain", "--images", str(tmp_path / "named.npz"), "--output-dir", str(tmp_path / "out")])
+    assert code == 2 and "the images 'x/one' and 'y/one' would both be written to one.png" in capsys.readouterr().err
