@@ -102,6 +102,8 @@ def option(kind, low=None, above=None):
 
 
 COUNT = option(int, low=1)
+CHUNK = 16   # explain --images: images per chunk unless --batch-size says
+DATASET_ONLY = ("limit", "batch_size", "output_dir", "save_relevance", "workers", "scheduler")   # explain --images
 
 
 def build_parser():
@@ -139,8 +141,8 @@ def build_parser():
     p.add_argument("--output-dir", help="dataset mode: where the heatmaps go (<name>.png)")
     p.add_argument("--save-relevance", action="store_true",
                    help="dataset mode: also write each image's relevance (C, H, W) as <name>.npy")
-    p.add_argument("--limit", type=int, help="dataset mode: at most this many images (default: all)")
-    p.add_argument("--batch-size", type=int, default=16, help="dataset mode: images per chunk (default: %(default)s)")
+    p.add_argument("--limit", type=COUNT, help="dataset mode: at most this many images (default: all)")
+    p.add_argument("--batch-size", type=COUNT, help=f"dataset mode: images per chunk (default: {CHUNK})")
     add_dataset_arguments(p)
     p.add_argument("--show-rules", action="store_true", help="print the rule each layer gets")
     p.add_argument("--report", action="store_true", help="print the conservation report")
@@ -232,7 +234,7 @@ def add_rule_arguments(p):
 def add_dataset_arguments(p):
     """Where the chunks of a dataset run: this process, a new local Dask cluster, or a running one."""
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="run on a new local Dask cluster of this many processes "
+    where.add_argument("--workers", type=COUNT, help="run on a new local Dask cluster of this many processes "
                                                    "(needs pip install 'lrpref[dask]')")
     where.add_argument("--scheduler", metavar="ADDRESS", help="run on a running Dask cluster, e.g. tcp://host:8786")
 
@@ -272,6 +274,10 @@ def check_output(path, image=False):
 def run_explain(args):
     if args.images:
         return run_explain_dataset(args)
+    given = [f"--{name.replace('_', '-')}" for name in DATASET_ONLY if getattr(args, name) not in (None, False)]
+    if given:
+        raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only with --images "
+                         "(dataset mode); without it one input is explained into --output")
     check_output(args.output, image=True)
     refuse_overwriting(args.output, [args.image, model_file(args)])
     path, net = load_model(args)
@@ -377,7 +383,7 @@ def run_explain_dataset(args):
     dataset = datasets.open_dataset(args.images, preprocessing.of(net).name, limit=args.limit)
     job = dataset_job(args, path, args.composite or "tutorial_mnist", args.target, relevance=args.save_relevance)
     with runs.dask_client(args.workers, args.scheduler) as client:
-        count = runs.explain_dataset(job, dataset, args.output_dir, args.batch_size, client,
+        count = runs.explain_dataset(job, dataset, args.output_dir, args.batch_size or CHUNK, client,
                                      progress=sys.stderr.isatty())
     print(f"model      {path}\nimages     {len(dataset)} ({args.images}); {count} explained in this run")
     saved = " and its relevance (.npy)" if args.save_relevance else ""

@@ -9,7 +9,7 @@ from .backend import array_module, asarray, to_host
 from . import windows
 from .checks import integer, real_array
 from .layers import ReLU
-from .network import INPUT, fold_batchnorm, residual_blocks, sample_shapes
+from .network import INPUT, Network, fold_batchnorm, residual_blocks, sample_shapes
 from .rules import SignSplitRule
 from .stabilizer import Stabilizer
 from .windows import reused_buffers
@@ -118,6 +118,9 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
     -------
     Explanation
     """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be an lrpref Network (lrpref.load(path), lrpref.Sequential(...)), got "
+                        f"{type(net).__name__}")
     if keep not in KEEP:
         raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
     if convention is not None:

@@ -253,7 +253,12 @@ def explain_dataset(job, dataset, output, chunk_size=16, client=None, progress=T
     output.mkdir(parents=True, exist_ok=True)
     config, record = job.config(dataset, chunk_size), output / "explain.json"
     if record.exists():
-        check_same(json.loads(record.read_text()), json.loads(json.dumps(config)), record)
+        try:
+            found = json.loads(record.read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{record} cannot be read ({err}); move it away, or use another output folder, to "
+                             "start afresh") from None
+        check_same(found, json.loads(json.dumps(config)), record)
     else:
         with atomic_path(record) as tmp:
             tmp.write_text(json.dumps(config, sort_keys=True, indent=1))

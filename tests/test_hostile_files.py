@@ -5,15 +5,17 @@ import subprocess
 import sys
 import textwrap
 
+import h5py
 import numpy as np
 import pytest
 from PIL import Image
 
 import lrpref
-from lrpref import backend, data, reference
+from lrpref import backend, data, datasets, reference, runs
 from lrpref.cli import main
 from lrpref.files import refuse_overwriting
 from lrpref.heatmap import save_panels
+from lrpref.store import ResultsStore
 
 
 def equal_networks(a, b):
@@ -163,3 +165,68 @@ def test_two_images_sharing_an_output_file_are_refused(tmp_path, capsys):
     np.savez(tmp_path / "named.npz", x=np.zeros((2, 1, 28, 28)), names=np.array(["x/one", "y/one"]))
     code = main(["explain", "--images", str(tmp_path / "named.npz"), "--output-dir", str(tmp_path / "out")])
     assert code == 2 and "the images 'x/one' and 'y/one' would both be written to one.png" in capsys.readouterr().err
+
+
+def test_label_files_mean_one_label_per_image(tmp_path):
+    """A byte-order mark is not part of the first name; a name given twice or text that is not UTF-8 is refused
+    (a second label silently replaced the first)."""
+    digits_folder(tmp_path / "images", ["a.png", "b.png"])
+    (tmp_path / "bom.csv").write_bytes("\ufeffa.png,7\nb.png,2\n".encode("utf-8"))
+    assert datasets.open_dataset(tmp_path / "images", "mnist", tmp_path / "bom.csv").labels.tolist() == [7, 2]
+    (tmp_path / "twice.csv").write_text("a.png,7\nb.png,2\na.png,3\n")
+    with pytest.raises(ValueError, match=r"twice.csv, line 3: 'a.png' has a label already \(line 1\)"):
+        datasets.read_labels(tmp_path / "twice.csv")
+    (tmp_path / "latin1.csv").write_bytes("a.png,7\n\xe9.png,2\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.csv is not UTF-8 text \(.*\); save the CSV as UTF-8"):
+        datasets.read_labels(tmp_path / "latin1.csv")
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 1, 28, 28)))
+    for source in (tmp_path / "d.npz", None):   # labels were ignored for these
+        with pytest.raises(ValueError, match="labels \\(a CSV\\) go with a folder of images"):
+            datasets.open_dataset(source, "mnist", tmp_path / "bom.csv")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: np.savez(p, x=np.zeros((0, 1, 28, 28))),
+     r"'x' must hold at least one image \(N, C, H, W\) or \(N, H, W\), got shape \(0, 1, 28, 28\)"),
+    (lambda p: p.write_text("not a zip"), r"is not a readable .npz \(zip\) file \(File is not a zip file\)"),
+])
+def test_array_files_without_images_are_refused(tmp_path, make, message):
+    make(tmp_path / "d.npz")
+    with pytest.raises(ValueError, match=message):
+        datasets.open_dataset(tmp_path / "d.npz")
+    with pytest.raises((TypeError, ValueError), match=r"limit \(the number of images\) must be an integer, got 2.5"):
+        datasets.open_dataset(None, limit=2.5)
+
+
+def unreadable_results(path):
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+
+
+def results_without_rows(path):
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = "lrpref-results"
+        f.attrs["config"] = "{}"
+
+
+@pytest.mark.parametrize("make, message", [
+    (unreadable_results, r"results.h5 cannot be resumed from: Unable to .*open file \(bad .*; move it away, or use"),
+    (results_without_rows, r"results.h5 cannot be resumed from: .*'rows' doesn't exist.*; move it away"),
+    (lambda p: p.mkdir(), r"results.h5 is a folder; expected the results file"),
+])
+def test_a_damaged_results_store_is_named_and_kept(tmp_path, make, message):
+    make(tmp_path / "results.h5")
+    kind = (tmp_path / "results.h5").is_dir()
+    before = None if kind else (tmp_path / "results.h5").read_bytes()
+    with pytest.raises(ValueError, match=message):
+        ResultsStore(tmp_path / "results.h5", {"model": "m"})
+    assert kind or (tmp_path / "results.h5").read_bytes() == before
+
+
+def test_a_damaged_explain_record_is_named(tmp_path):
+    (tmp_path / "explain.json").write_text("{oops")
+    job = runs.Job(str(data.model_path("mnist_mlp")), "epsilon")
+    with pytest.raises(ValueError, match=r"explain.json cannot be read \(Expecting property name.*\); move it away"):
+        runs.explain_dataset(job, datasets.open_dataset(None, limit=2), tmp_path, 2, progress=False)
+    assert os.listdir(tmp_path) == ["explain.json"]
+    with pytest.raises(ValueError, match="the chunk size must be an integer >= 1, got -1"):   # explained 0 images
+        runs.explain_dataset(job, datasets.open_dataset(None, limit=2), tmp_path / "out", -1, progress=False)

@@ -10,6 +10,7 @@ import importlib
 import numpy as np
 import pytest
 
+import lrpref
 from lrpref import data, explain, load, windows
 from lrpref.backend import to_host
 from lrpref.contrastive import clrp
@@ -95,3 +96,17 @@ def test_keep_input_holds_only_the_input_relevance(digits):
         explain(net, digits, keep="layers")
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         explain(net, digits, batch_size=0)
+
+
+def test_the_buffer_limit_takes_integers_of_every_kind():
+    """NumPy integers and integer floats are byte counts (np.int64 was refused as "not a positive number")."""
+    previous = lrpref.set_buffer_limit(np.int64(1 << 20))
+    try:
+        assert windows.BUFFER_LIMIT == 1 << 20 and type(windows.BUFFER_LIMIT) is int
+        lrpref.set_buffer_limit(2.0 ** 21)
+        assert windows.BUFFER_LIMIT == 1 << 21
+        for value, message in (("1GB", r"must be an integer, got '1GB' \(str\)"), (0, "must be an integer >= 1, got 0")):
+            with pytest.raises((TypeError, ValueError), match=f"the buffer limit \\(bytes\\) {message}"):
+                lrpref.set_buffer_limit(value)
+    finally:
+        lrpref.set_buffer_limit(previous)
