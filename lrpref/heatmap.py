@@ -24,7 +24,10 @@ def seismic(n=256):
 
 
 def tutorial_scale(R):
-    """``b = 10 * mean(|R|^3)^(1/3)``, the tutorial's colour range ``[-b, b]``."""
+    """``b = 10 * mean(|R|^3)^(1/3)``, the tutorial's colour range ``[-b, b]``, of finite, non-empty relevance."""
+    R = finite(real_array(R, "the relevance", host=True), "the relevance")
+    if R.size == 0:
+        raise ValueError(f"the relevance is empty (shape {R.shape}): it has no colour range")
     return 10.0 * float(np.mean(np.abs(R) ** 3)) ** (1.0 / 3.0)
 
 

@@ -178,6 +178,7 @@ def test_label_probabilities_refuse_labels_that_are_no_class(mnist):
     (lambda: heatmap.save_panels("p.png", [np.zeros((4, 4, 3), np.uint8)] * 2, captions=["a"]),
      r"captions must give one per panel: \[2\] panels per row, got \[1\]"),
     (lambda: heatmap.save_panels("p.png", []), "nothing to draw: expected at least one panel in every row"),
+    (lambda: heatmap.tutorial_scale(np.zeros((0, 4))), r"the relevance is empty \(shape \(0, 4\)\)"),
 ])
 def test_heatmaps_refuse_maps_and_panels_without_colours(tmp_path, monkeypatch, call, message):
     monkeypatch.chdir(tmp_path)
