@@ -217,7 +217,8 @@ def relevance_mass_accuracy(maps, masks):
     masks = real_array(masks, "masks", host=True)
     if not np.isin(masks, (0, 1)).all():   # NaN or 0.3 is not "inside" or "outside"
         odd = masks[~np.isin(masks, (0, 1))]
-        raise ValueError(f"masks must hold only 0/1 or False/True, got {odd.size} other value(s), e.g. {float(odd.flat[0]):g}")
+        raise ValueError(f"masks must hold only 0/1 or False/True, got {odd.size} other value(s), "
+                         f"e.g. {float(odd.flat[0]):g}")
     masks = masks.astype(bool)
     if maps.shape != masks.shape:
         raise ValueError(f"masks must have the shape of the maps {maps.shape}, got {masks.shape}")

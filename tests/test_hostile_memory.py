@@ -105,7 +105,8 @@ def test_the_buffer_limit_takes_integers_of_every_kind():
         assert windows.BUFFER_LIMIT == 1 << 20 and type(windows.BUFFER_LIMIT) is int
         lrpref.set_buffer_limit(2.0 ** 21)
         assert windows.BUFFER_LIMIT == 1 << 21
-        for value, message in (("1GB", r"must be an integer, got '1GB' \(str\)"), (0, "must be an integer >= 1, got 0")):
+        for value, message in (("1GB", r"must be an integer, got '1GB' \(str\)"),
+                               (0, "must be an integer >= 1, got 0")):
             with pytest.raises((TypeError, ValueError), match=f"the buffer limit \\(bytes\\) {message}"):
                 lrpref.set_buffer_limit(value)
     finally:

@@ -153,7 +153,8 @@ def test_label_probabilities_refuse_labels_that_are_no_class(mnist):
     """A label of -1 was read as the last class (NumPy's negative index), 10 as an IndexError."""
     net, x = mnist
     images = (x + 1) / 2
-    for labels, message in ((np.array([7, -1]), "labels must be class indices 0..9 of this network, got values in -1..7"),
+    for labels, message in ((np.array([7, -1]), "labels must be class indices 0..9 of this network, got values in "
+                                                "-1..7"),
                             (np.array([7, 10]), "got values in 7..10"),
                             (np.array([7.0, 2.0]), "labels must be integers \\(class indices\\), got dtype float64")):
         with pytest.raises((TypeError, ValueError), match=message):
@@ -171,10 +172,12 @@ def test_label_probabilities_refuse_labels_that_are_no_class(mnist):
     (lambda: heatmap.relevance_rgb(np.where(np.eye(4) > 0, np.inf, 0.1)), "found 4 NaN or Inf"),
     (lambda: heatmap.relevance_rgb(np.eye(4), scale=-1.0), "the colour scale must be a number >= 0, got -1"),
     (lambda: heatmap.relevance_rgb(np.eye(4), scale=float("nan")), "the colour scale must be a finite number, got nan"),
-    (lambda: heatmap.relevance_rgb(np.ones((3, 4, 4))), r"must be 2-D \(height, width\) and non-empty, got shape \(3, 4, 4\)"),
+    (lambda: heatmap.relevance_rgb(np.ones((3, 4, 4))),
+     r"must be 2-D \(height, width\) and non-empty, got shape \(3, 4, 4\)"),
     (lambda: heatmap.save_panels("p.png", [np.zeros((4, 4, 3))]),
      r"panels must be uint8 images \(H, W\) or \(H, W, 3\), got dtype float64 and shape \(4, 4, 3\)"),
-    (lambda: heatmap.save_panels("p.png", [np.zeros((4, 4, 3), np.uint8)], zoom=0), "zoom must be an integer >= 1, got 0"),
+    (lambda: heatmap.save_panels("p.png", [np.zeros((4, 4, 3), np.uint8)], zoom=0),
+     "zoom must be an integer >= 1, got 0"),
     (lambda: heatmap.save_panels("p.png", [np.zeros((4, 4, 3), np.uint8)] * 2, captions=["a"]),
      r"captions must give one per panel: \[2\] panels per row, got \[1\]"),
     (lambda: heatmap.save_panels("p.png", []), "nothing to draw: expected at least one panel in every row"),

@@ -151,6 +151,7 @@ def test_an_unreadable_state_dict_or_output_is_one_line(tmp_path, capsys):
     status, line = export_error(capsys, "resnet18", tmp_path / "o.h5", "--state-dict", tmp_path / "notes.pth")
     assert status == 2 and line == (f"export_torchvision.py: error: {tmp_path / 'notes.pth'} is not a state dict saved "
                                     "with torch.save (torch.load: Weights only load failed)")
-    status, line = export_error(capsys, "resnet18", tmp_path / "nowhere" / "o.h5", "--state-dict", tmp_path / "none.pth")
+    status, line = export_error(capsys, "resnet18", tmp_path / "nowhere" / "o.h5", "--state-dict",
+                                tmp_path / "none.pth")
     assert status == 2 and line.endswith(f"cannot write {tmp_path / 'nowhere' / 'o.h5'}: the folder "
                                          f"{tmp_path / 'nowhere'} does not exist")
