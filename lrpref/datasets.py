@@ -16,6 +16,7 @@ Every dataset gives images in [0, 1] space, shape (n, C, H, W), RGB order, float
 """
 import csv
 import hashlib
+import os
 import struct
 import zipfile
 from dataclasses import dataclass
@@ -101,7 +102,8 @@ class ImageFolder(Dataset):
 
     def describe(self):
         labels = None if self.labels is None else hashlib.sha256(self.labels.astype(np.int64).tobytes()).hexdigest()
-        return {"kind": "folder", "path": str(self.folder.resolve()), "images": len(self), "labels_sha256": labels}
+        return {"kind": "folder", "path": str(self.folder.resolve()), "images": len(self), "labels_sha256": labels,
+                "files": _fingerprint(self.sources())}
 
 
 class ArrayFile(Dataset):
@@ -167,7 +169,18 @@ class ArrayFile(Dataset):
         return [self.path]
 
     def describe(self):
-        return {"kind": self.kind, "path": str(self.path.resolve()), "images": len(self)}
+        return {"kind": self.kind, "path": str(self.path.resolve()), "images": len(self),
+                "files": _fingerprint(self.sources())}
+
+
+def _fingerprint(paths):
+    """SHA-256 over every file's name, size and modification time: a file written again since (other images under
+    the same name) gives another fingerprint, so that a run is not resumed over results of other images."""
+    digest = hashlib.sha256()
+    for path in paths:
+        stat = os.stat(path)
+        digest.update(f"{Path(path).name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def _member_bytes(path, z, member, skip, count):

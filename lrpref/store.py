@@ -5,7 +5,8 @@ Schema (``results.h5``)::
     /                     attributes
         format            "lrpref-results"
         config            JSON object: everything the numbers depend on (model file and its SHA-256,
-                          composite and parameters, dtype, backend, metric settings, chunk size, dataset)
+                          composite and parameters, dtype, backend, metric settings, chunk size, dataset
+                          with a fingerprint of its files' names, sizes and modification times)
     /rows/<column>        one value per image, sorted by index: index (int64), name (str), label (int64),
                           target (int64, the explained class), then every metric (float64), and the curves
                           where asked, one row per image (2-D float64)

@@ -230,3 +230,19 @@ def test_a_damaged_explain_record_is_named(tmp_path):
     assert os.listdir(tmp_path) == ["explain.json"]
     with pytest.raises(ValueError, match="the chunk size must be an integer >= 1, got -1"):   # explained 0 images
         runs.explain_dataset(job, datasets.open_dataset(None, limit=2), tmp_path / "out", -1, progress=False)
+
+
+def test_a_run_is_not_resumed_over_results_of_other_images(tmp_path, capsys):
+    """The same file name holding other images: the old rows were reported as the new images' (exit 0)."""
+    x, y = data.mnist_sample()
+    argv = ["evaluate", "--images", str(tmp_path / "d.npz"), "--output-dir", str(tmp_path / "out"), "--batch-size",
+            "2", "--steps", "2", "--model", "mnist_mlp"]
+    np.savez(tmp_path / "d.npz", x=(x[:2] + 1) / 2, y=y[:2])
+    assert main(argv) == 0
+    before = (tmp_path / "out" / "results.h5").read_bytes()
+    os.utime(tmp_path / "d.npz", ns=(0, 0))   # written again since (here: another time; in general other images)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "results.h5 holds results of another configuration (dataset: {'files': " in err
+    assert (tmp_path / "out" / "results.h5").read_bytes() == before
