@@ -134,6 +134,8 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
     size = n if _couples_samples(rules) else _chunk_size(shapes, x.dtype, batch_size)
     if size >= n:
         return _explain_batch(model, rules, x, target, init, keep)
+    # target and init are checked against the whole batch first: cut into chunks, a wrong length would fit
+    initial_relevance(model.xp.zeros((n,) + shapes[model.nodes[-1].name], dtype=x.dtype), target, init)
     per_sample = len(shapes[model.nodes[-1].name]) + 1   # the rank of a batch of outputs
 
     def part(value, start):

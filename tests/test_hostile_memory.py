@@ -111,3 +111,16 @@ def test_the_buffer_limit_takes_integers_of_every_kind():
                 lrpref.set_buffer_limit(value)
     finally:
         lrpref.set_buffer_limit(previous)
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"target": list(range(13))}, r"target must be a class index or one per sample \(12 integers\), got \[0, 1"),
+    ({"init": np.ones((5, 10))}, r"init array must have the output's shape \(12, 10\) or \(10,\), got \(5, 10\)"),
+    ({"init": np.ones((13, 10))}, r"got \(13, 10\)"),
+])
+def test_per_sample_arguments_must_fit_the_whole_batch_when_chunked(digits, given, message):
+    """Cut into chunks of 5, 13 targets or 13 init rows fitted (the extra one ignored) and 5 init rows were
+    reported as (0, 10) by the third chunk."""
+    net = load(data.model_path("mnist_mlp"))
+    with pytest.raises(ValueError, match=message):
+        explain(net, digits, composite="epsilon", batch_size=5, **given)
