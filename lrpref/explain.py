@@ -346,6 +346,7 @@ class ConservationReport:
         """A PNG of the relevance sum along a residual network: its input, the input of every residual block
         (the tensor its shortcut starts from), and the output relevance; for one sample."""
         from .plots import line_plot
+        sample = self._sample(sample)
         sums = [self.total_in[sample], *self.block_in[:, sample], self.total_out[sample]]
         lost = max(abs(s - sums[-1]) for s in sums) / abs(sums[-1]) if sums[-1] else 0.0
         line_plot(path, [(f"relevance sum (output relevance {sums[-1]:.4g}; largest change {lost:.1e} of it)",
@@ -354,6 +355,7 @@ class ConservationReport:
 
     def table(self, sample=None):
         """The report as text, for one sample or (``None``) summed over the batch."""
+        sample = None if sample is None else self._sample(sample)
         pick = (lambda a: a.sum(axis=-1)) if sample is None else (lambda a: a[..., sample])
         out, into, bias, stab = pick(self.out), pick(self.into), pick(self.bias), pick(self.stabilizer)
         head = f"{'idx':>4}  {'name':<16} {'sum R out':>14} {'sum R in':>14} {'bias':>12} {'stabilizer':>12}  rule"
@@ -366,3 +368,11 @@ class ConservationReport:
 
     def __str__(self):
         return self.table()
+
+    def _sample(self, sample):
+        """``sample`` as the index of a sample of the batch (a negative index would be named as given)."""
+        n = self.out.shape[1]
+        sample = integer(sample, "sample", low=0)
+        if sample >= n:
+            raise ValueError(f"sample must be the index of a sample of the batch, 0..{n - 1}, got {sample}")
+        return sample

@@ -210,3 +210,15 @@ def test_reference_checks_and_exports_refuse_empty_or_bad_settings(tmp_path):
                                (-1.0, "tolerance must be a number >= 0, got -1")):
         with pytest.raises((TypeError, ValueError), match=message):
             reference.check(tmp_path / "r.h5", {}, tolerance=tolerance)
+
+
+def test_the_conservation_report_names_a_sample_outside_the_batch(mnist):
+    """sample=-1 was reported as "sample -1" (NumPy's last), 2 and 1.5 were IndexErrors."""
+    net, x = mnist
+    report = explain(net, x).conservation()
+    for sample, message in ((-1, "sample must be an integer >= 0, got -1"),
+                            (2, r"sample must be the index of a sample of the batch, 0..1, got 2"),
+                            (1.5, r"sample must be an integer, got 1.5 \(float\)")):
+        with pytest.raises((TypeError, ValueError), match=message):
+            report.table(sample=sample)
+    assert report.table(sample=np.int64(1)) == report.table(sample=1)
