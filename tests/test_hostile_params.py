@@ -222,3 +222,17 @@ def test_the_conservation_report_names_a_sample_outside_the_batch(mnist):
         with pytest.raises((TypeError, ValueError), match=message):
             report.table(sample=sample)
     assert report.table(sample=np.int64(1)) == report.table(sample=1)
+
+
+def test_the_shipped_digits_refuse_settings_without_a_meaning():
+    """dtype="int8" wrapped pixel 200 round to -56 before scaling (and other integer dtypes were ignored); digits
+    of one class made make_pairs draw forever."""
+    with pytest.raises(TypeError, match="dtype must be a floating-point type \\(float32, float64\\), got int8"):
+        data.mnist_sample("int8")
+    with pytest.raises(ValueError, match=r"n \(the number of canvases\) must be an integer >= 1, got -1"):
+        data.mnist_pairs(-1)
+    with pytest.raises(ValueError, match=r"distinct canvases need digits of at least two classes, got only \[3\]"):
+        data.make_pairs(np.zeros((4, 28, 28)), np.full(4, 3), 2)
+    x32, _ = data.mnist_sample("float32")
+    with np.load(data.WEIGHTS / "mnist_sample.npz") as f:   # independent: the stored pixels, scaled here
+        assert np.allclose(x32[:5, 0], f["x"][:5] / 127.5 - 1, rtol=0, atol=1e-7)
