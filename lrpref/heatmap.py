@@ -48,7 +48,9 @@ def relevance_rgb(R, scale=None):
 
 
 def gray_rgb(x, low, high):
-    """A 2-D input (or 3 channels first) as uint8 RGB, ``low`` black and ``high`` white."""
+    """A 2-D input (or 3 channels first) as uint8 RGB, ``low`` black and ``high`` white (``low < high``)."""
+    if not number(low, "low") < number(high, "high"):
+        raise ValueError(f"the gray range needs low < high, got low={low:g}, high={high:g}")
     x = to_host(x).astype(np.float64)
     x = np.repeat(x[..., None], 3, axis=-1) if x.ndim == 2 else np.moveaxis(x, 0, -1)
     return np.rint(np.clip((x - low) / (high - low), 0, 1) * 255).astype(np.uint8)

@@ -108,7 +108,7 @@ def load(path, dtype="float32", backend=None, preprocessing=None):
         A missing file; a file that is not HDF5, neither lrpref's nor Keras', a Keras weights file without an
         architecture, or an invalid network (each message names the layer and what was expected).
     """
-    if dtype is not None and _dtype_name(dtype) not in DTYPES:
+    if dtype is not None and dtype_name(dtype) not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
     backend = chosen(backend)   # before the file is read, so that its errors are the file's alone
     with open_hdf5(path) as f:
@@ -133,7 +133,7 @@ def load(path, dtype="float32", backend=None, preprocessing=None):
     return net.to(backend)
 
 
-def _dtype_name(dtype):
+def dtype_name(dtype):
     """The name of a dtype, or ``repr(dtype)`` of something NumPy does not read as one."""
     try:
         return str(np.dtype(dtype))

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrpref import checks, composites, contrastive, data, evaluation, explain, heatmap, load, reference, rules
+from lrpref import (checks, composites, contrastive, data, evaluation, explain, heatmap, load, models, plots,
+                    reference, rules)
 from lrpref.backend import to_host
 from lrpref.stabilizer import Stabilizer
 
@@ -236,3 +237,23 @@ def test_the_shipped_digits_refuse_settings_without_a_meaning():
     x32, _ = data.mnist_sample("float32")
     with np.load(data.WEIGHTS / "mnist_sample.npz") as f:   # independent: the stored pixels, scaled here
         assert np.allclose(x32[:5, 0], f["x"][:5] / 127.5 - 1, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: plots.line_plot("p.png", [("a", [0, 1, 2], [0.0, np.nan, 1.0])]),
+     r"the y values of 'a' must be finite numbers, found 1 NaN or Inf value\(s\), the first at index \(1,\)"),
+    (lambda: plots.line_plot("p.png", [("a", [0, 1], [0.0])]),   # was drawn cut to the shorter
+     r"series 'a' needs as many x as y values, at least one, got shapes \(2,\) and \(1,\)"),
+    (lambda: plots.line_plot("p.png", []), r"nothing to plot: expected at least one \(label, xs, ys\) series"),
+    (lambda: plots.line_plot("p.png", [("a", [0, 1], [0.0, 1.0])], size=(0, 0)),
+     "the plot size must be an integer >= 200, got 0"),
+    (lambda: heatmap.gray_rgb(np.zeros((2, 2)), 0, 0), "the gray range needs low < high, got low=0, high=0"),
+    (lambda: models.resnet18(dtype="int32"), r"dtype must be one of \('float32', 'float64'\), got 'int32'"),
+    (lambda: models.resnet18(weights=data.model_path("mnist_cnn")),
+     r"mnist_cnn.h5 records no architecture \(meta 'architecture'\), so it is not 'resnet18'"),
+])
+def test_plots_and_model_builders_refuse_what_they_cannot_mean(tmp_path, monkeypatch, call, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises((TypeError, ValueError), match=message):
+        call()
+    assert list(tmp_path.iterdir()) == []
