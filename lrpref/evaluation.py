@@ -91,11 +91,24 @@ def check(images, maps=None, masks=None, labels=None):
                              f"got {to_host(array).shape}")
     if maps is not None:
         finite(real_array(maps, "maps", host=True), "maps")
+    if masks is not None:
+        boolean_masks(masks)
     if labels is not None and to_host(labels).shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {to_host(labels).shape}")
     if labels is not None and real_array(labels, "labels", host=True).dtype.kind not in "iu":
         raise TypeError(f"labels must be integers (class indices), got dtype {to_host(labels).dtype}")
     return images
+
+
+def boolean_masks(masks):
+    """``masks`` as a bool array, if it holds only 0/1 or False/True; else ``ValueError`` (NaN or 0.3 is neither
+    inside nor outside, and 255 would be a guess)."""
+    masks = real_array(masks, "masks", host=True)
+    odd = masks[~np.isin(masks, (0, 1))]
+    if odd.size:
+        raise ValueError(f"masks must hold only 0/1 or False/True, got {odd.size} other value(s), "
+                         f"e.g. {float(odd.flat[0]):g}")
+    return masks.astype(bool)
 
 
 def check_labels(labels, classes):
@@ -214,12 +227,7 @@ def pixel_flipping(net, images, maps, labels, patch=9, steps=100, baseline="unif
 def relevance_mass_accuracy(maps, masks):
     """Positive relevance inside each mask over all positive relevance (Arras et al. 2022); 0 without any."""
     maps = finite(real_array(maps, "maps", host=True).astype(np.float64), "maps")
-    masks = real_array(masks, "masks", host=True)
-    if not np.isin(masks, (0, 1)).all():   # NaN or 0.3 is not "inside" or "outside"
-        odd = masks[~np.isin(masks, (0, 1))]
-        raise ValueError(f"masks must hold only 0/1 or False/True, got {odd.size} other value(s), "
-                         f"e.g. {float(odd.flat[0]):g}")
-    masks = masks.astype(bool)
+    masks = boolean_masks(masks)
     if maps.shape != masks.shape:
         raise ValueError(f"masks must have the shape of the maps {maps.shape}, got {masks.shape}")
     positive = np.maximum(maps, 0).reshape(len(maps), -1)

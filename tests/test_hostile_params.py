@@ -257,3 +257,11 @@ def test_plots_and_model_builders_refuse_what_they_cannot_mean(tmp_path, monkeyp
     with pytest.raises((TypeError, ValueError), match=message):
         call()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_masks_are_checked_before_any_explanation(mnist, monkeypatch):
+    """0/255 masks are refused by evaluate before its minutes of work, not after (the check is the metric's own)."""
+    net, x = mnist
+    monkeypatch.setattr(evaluation, "preprocessing_of", lambda net: pytest.fail("the images were explained"))
+    with pytest.raises(ValueError, match=r"masks must hold only 0/1 or False/True, got 1568 other value\(s\), e.g. 255"):
+        evaluation.evaluate(net, (x + 1) / 2, masks=np.full((2, 28, 28), 255, np.uint8), progress=False)
