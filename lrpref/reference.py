@@ -208,6 +208,7 @@ def export(path, networks=None, progress=True):
     """Write the reference suite to ``path``: every network of :data:`NETWORKS` (or those named in
     ``networks``) with all its cases, in float64. Returns the number of cases written."""
     names = list(NETWORKS) if networks is None else [networks] if isinstance(networks, str) else list(networks)
+    names = list(dict.fromkeys(names))   # a network named twice is exported once (HDF5 has one group per name)
     if not names:
         raise ValueError(f"networks must name at least one of {list(NETWORKS)} (or be None: all), got none")
     unknown = sorted(set(names) - set(NETWORKS))

@@ -206,6 +206,9 @@ def test_reference_checks_and_exports_refuse_empty_or_bad_settings(tmp_path):
     with pytest.raises(ValueError, match="networks must name at least one of .* got none"):
         reference.export(tmp_path / "r.h5", [], progress=False)   # it wrote a file of 0 cases
     assert list(tmp_path.iterdir()) == []
+    once = reference.export(tmp_path / "once.h5", ["mlp"], progress=False)   # HDF5's "name already exists" before
+    assert reference.export(tmp_path / "twice.h5", ["mlp", "mlp"], progress=False) == once
+    assert reference.check(tmp_path / "once.h5", tmp_path / "twice.h5", tolerance=0.0).ok
     for tolerance, message in (("a", r"tolerance must be a real number, got 'a' \(str\)"),
                                (float("nan"), "tolerance must be a finite number, got nan"),
                                (-1.0, "tolerance must be a number >= 0, got -1")):
