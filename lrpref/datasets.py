@@ -249,7 +249,7 @@ def read_labels(path):
             for number, row in enumerate(csv.reader(f), 1):
                 if not row:
                     continue
-                if len(row) != 2 or not row[1].strip().isdigit():
+                if len(row) != 2 or not row[1].strip().isdecimal():   # "²" is a digit, not a number
                     raise ValueError(f"{path}, line {number}: expected 'file name,label' with a class index >= 0, "
                                      f"got {','.join(row)!r}")
                 if row[0] in table:

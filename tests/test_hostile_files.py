@@ -176,6 +176,9 @@ def test_label_files_mean_one_label_per_image(tmp_path):
     (tmp_path / "twice.csv").write_text("a.png,7\nb.png,2\na.png,3\n")
     with pytest.raises(ValueError, match=r"twice.csv, line 3: 'a.png' has a label already \(line 1\)"):
         datasets.read_labels(tmp_path / "twice.csv")
+    (tmp_path / "power.csv").write_text("a.png,\u00b2\n")   # a digit to str.isdigit, no number to int()
+    with pytest.raises(ValueError, match="power.csv, line 1: expected 'file name,label' with a class index >= 0"):
+        datasets.read_labels(tmp_path / "power.csv")
     (tmp_path / "latin1.csv").write_bytes("a.png,7\n\xe9.png,2\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"latin1.csv is not UTF-8 text \(.*\); save the CSV as UTF-8"):
         datasets.read_labels(tmp_path / "latin1.csv")
