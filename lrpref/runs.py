@@ -63,8 +63,20 @@ class Job:
 
     def config(self, dataset, chunk_size):
         """The settings the results depend on, for :class:`lrpref.store.ResultsStore`."""
-        return {**asdict(self), "params": dict(self.params), "model_sha256": _sha256(self.model),
-                "chunk_size": chunk_size, "dataset": dataset.describe()}
+        config = {**asdict(self), "params": dict(self.params), "model_sha256": _sha256(self.model),
+                  "chunk_size": chunk_size, "dataset": dataset.describe()}
+        try:   # as results.h5 and explain.json record it (a tuple reads back as a list, np.float32(0.5) as 0.5)
+            return json.loads(json.dumps(config, default=_plain))
+        except TypeError as err:
+            raise TypeError(f"the run's settings must be numbers, strings or arrays of them, as results.h5 and "
+                            f"explain.json record them: {err}") from None
+
+
+def _plain(value):
+    """A NumPy scalar or array as the Python number or list JSON can write (``TypeError`` for anything else)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{value!r} ({type(value).__name__}) is not JSON-serialisable")
 
 
 @functools.lru_cache(maxsize=None)
@@ -258,7 +270,7 @@ def explain_dataset(job, dataset, output, chunk_size=16, client=None, progress=T
         except (OSError, ValueError) as err:
             raise ValueError(f"{record} cannot be read ({err}); move it away, or use another output folder, to "
                              "start afresh") from None
-        check_same(found, json.loads(json.dumps(config)), record)
+        check_same(found, config, record)
     else:
         with atomic_path(record) as tmp:
             tmp.write_text(json.dumps(config, sort_keys=True, indent=1))

@@ -249,3 +249,16 @@ def test_a_run_is_not_resumed_over_results_of_other_images(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "results.h5 holds results of another configuration (dataset: {'files': " in err
     assert (tmp_path / "out" / "results.h5").read_bytes() == before
+
+
+def test_numpy_numbers_in_a_run_mean_what_python_numbers_mean(tmp_path):
+    """np.float32(0.5) in a job's parameters was a raw "not JSON serializable" error; now it is recorded as 0.5, so
+    the run with 0.5 finds the same configuration and has nothing left to explain."""
+    def job(epsilon):
+        return runs.Job(str(data.model_path("mnist_mlp")), "epsilon", params=(("epsilon", epsilon),))
+    digits = datasets.open_dataset(None, limit=2)
+    assert runs.explain_dataset(job(np.float32(0.5)), digits, tmp_path, 2, progress=False) == 2
+    assert runs.explain_dataset(job(0.5), digits, tmp_path, 2, progress=False) == 0
+    with pytest.raises(TypeError, match=r"the run's settings must be numbers, strings or arrays of them, .*: "
+                                        r"<object object at .*> \(object\) is not JSON-serialisable"):
+        runs.explain_dataset(job(object()), digits, tmp_path / "other", 2, progress=False)
