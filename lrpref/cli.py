@@ -132,10 +132,12 @@ def build_parser():
                         "SGLRP (Iwana et al. 2019); the PNG shows the input and the method's map, with the target's "
                         "and the dual's maps between them where it computes two (CLRP; SGLRP scaled: the positive "
                         "and negative parts) (default: lrp)")
-    p.add_argument("--clrp-convention", default="paper", choices=contrastive.CONVENTIONS,
-                   help="CLRP as the paper describes it or as the authors' code computes it (default: %(default)s)")
-    p.add_argument("--sglrp-mode", default="one_pass", choices=contrastive.MODES,
-                   help="SGLRP in one signed pass or as the authors' scaled difference (default: %(default)s)")
+    p.add_argument("--clrp-convention", choices=contrastive.CONVENTIONS,
+                   help="with --method clrp1/clrp2: CLRP as the paper describes it or as the authors' code computes it "
+                        "(default: paper)")
+    p.add_argument("--sglrp-mode", choices=contrastive.MODES,
+                   help="with --method sglrp: SGLRP in one signed pass or as the authors' scaled difference "
+                        "(default: one_pass)")
     add_rule_arguments(p)
     p.add_argument("--output", default="heatmap.png", help="the PNG to write (default: %(default)s)")
     p.add_argument("--output-dir", help="dataset mode: where the heatmaps go (<name>.png)")
@@ -272,6 +274,11 @@ def check_output(path, image=False):
 
 
 def run_explain(args):
+    for option, value, methods in (("--clrp-convention", args.clrp_convention, ("clrp1", "clrp2")),
+                                   ("--sglrp-mode", args.sglrp_mode, ("sglrp",)),
+                                   ("--init", args.init, ("lrp",))):   # contrastive methods choose their own
+        if value is not None and args.method not in methods:
+            raise ValueError(f"{option} applies only with --method {' or '.join(methods)}, got --method {args.method}")
     if args.images:
         return run_explain_dataset(args)
     given = [f"--{name.replace('_', '-')}" for name in DATASET_ONLY if getattr(args, name) not in (None, False)]
@@ -311,8 +318,11 @@ def run_explain(args):
         method, init = "LRP", args.init or composite.init or "logit"
         maps = [("LRP", e.relevance)]
     else:
-        result = (contrastive.sglrp(net, x, args.target, args.sglrp_mode, composite) if args.method == "sglrp" else
-                  contrastive.clrp(net, x, args.target, int(args.method[-1]), args.clrp_convention, composite))
+        if args.method == "sglrp":
+            result = contrastive.sglrp(net, x, args.target, args.sglrp_mode or "one_pass", composite)
+        else:
+            result = contrastive.clrp(net, x, args.target, int(args.method[-1]), args.clrp_convention or "paper",
+                                      composite)
         e = result.primary
         method, init = CONTRASTIVE[result.method]
         maps = [(method, result.relevance)]

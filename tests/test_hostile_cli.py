@@ -128,3 +128,17 @@ def test_labels_and_stores_that_cannot_be_used_are_one_line(tmp_path, capsys):
     assert line.endswith(f"{tmp_path} is a folder; expected a file to check (HDF5)")
     line = error_line(capsys, "explain", "--model", tmp_path, "--output", tmp_path / "h.png")
     assert line.endswith(f"{tmp_path} is a folder; expected a model file (HDF5)")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--method", "clrp1", "--init", "softmax"), "--init applies only with --method lrp, got --method clrp1"),
+    (("--sglrp-mode", "scaled"), "--sglrp-mode applies only with --method sglrp, got --method lrp"),
+    (("--method", "sglrp", "--clrp-convention", "official"),
+     "--clrp-convention applies only with --method clrp1 or clrp2, got --method sglrp"),
+    (("--images", "d", "--output-dir", "o", "--clrp-convention", "official"), "--clrp-convention applies only"),
+])
+def test_method_options_are_refused_where_the_method_ignores_them(tmp_path, monkeypatch, capsys, argv, message):
+    """A contrastive method chose its own output relevance and LRP no convention or mode: exit 0, option unused."""
+    monkeypatch.chdir(tmp_path)
+    assert message in error_line(capsys, "explain", *argv)
+    assert list(tmp_path.iterdir()) == []
