@@ -139,7 +139,7 @@ def build_parser():
                    help="with --method sglrp: SGLRP in one signed pass or as the authors' scaled difference "
                         "(default: one_pass)")
     add_rule_arguments(p)
-    p.add_argument("--output", default="heatmap.png", help="the PNG to write (default: %(default)s)")
+    p.add_argument("--output", help="the PNG to write (default: heatmap.png)")
     p.add_argument("--output-dir", help="dataset mode: where the heatmaps go (<name>.png)")
     p.add_argument("--save-relevance", action="store_true",
                    help="dataset mode: also write each image's relevance (C, H, W) as <name>.npy")
@@ -281,6 +281,7 @@ def run_explain(args):
             raise ValueError(f"{option} applies only with --method {' or '.join(methods)}, got --method {args.method}")
     if args.images:
         return run_explain_dataset(args)
+    args.output = args.output or "heatmap.png"
     given = [f"--{name.replace('_', '-')}" for name in DATASET_ONLY if getattr(args, name) not in (None, False)]
     if given:
         raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only with --images "
@@ -387,6 +388,11 @@ def run_explain_dataset(args):
     """``lrpref explain --images``: one heatmap per image of a dataset, resumable, in-process or on Dask."""
     if args.method != "lrp":
         raise ValueError(f"--images explains with plain LRP; --method {args.method} takes one --image")
+    single = [option for option, given in (("--output", args.output is not None), ("--show-rules", args.show_rules),
+                                           ("--report", args.report)) if given]
+    if single:
+        raise ValueError(f"{', '.join(single)} {'applies' if len(single) == 1 else 'apply'} to one input; with "
+                         "--images the heatmaps go to --output-dir")
     if args.output_dir is None:
         raise ValueError("--images needs --output-dir, the folder for the heatmaps")
     path, net = load_model(args)

@@ -142,3 +142,11 @@ def test_method_options_are_refused_where_the_method_ignores_them(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     assert message in error_line(capsys, "explain", *argv)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_single_input_options_are_refused_in_dataset_mode(tmp_path, monkeypatch, capsys):
+    """--output, --report and --show-rules were ignored with --images (exit 0)."""
+    monkeypatch.chdir(tmp_path)
+    line = error_line(capsys, "explain", "--images", "d", "--output-dir", "o", "--output", "h.png", "--report")
+    assert "--output, --report apply to one input; with --images the heatmaps go to --output-dir" in line
+    assert list(tmp_path.iterdir()) == []
