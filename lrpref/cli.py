@@ -102,6 +102,8 @@ def option(kind, low=None, above=None):
 
 
 COUNT = option(int, low=1)
+CHUNK = 16   # explain --images: images per chunk unless --batch-size says
+DATASET_ONLY = ("limit", "batch_size", "output_dir", "save_relevance", "workers", "scheduler")   # explain --images
 
 
 def build_parser():
@@ -130,17 +132,19 @@ def build_parser():
                         "SGLRP (Iwana et al. 2019); the PNG shows the input and the method's map, with the target's "
                         "and the dual's maps between them where it computes two (CLRP; SGLRP scaled: the positive "
                         "and negative parts) (default: lrp)")
-    p.add_argument("--clrp-convention", default="paper", choices=contrastive.CONVENTIONS,
-                   help="CLRP as the paper describes it or as the authors' code computes it (default: %(default)s)")
-    p.add_argument("--sglrp-mode", default="one_pass", choices=contrastive.MODES,
-                   help="SGLRP in one signed pass or as the authors' scaled difference (default: %(default)s)")
+    p.add_argument("--clrp-convention", choices=contrastive.CONVENTIONS,
+                   help="with --method clrp1/clrp2: CLRP as the paper describes it or as the authors' code computes it "
+                        "(default: paper)")
+    p.add_argument("--sglrp-mode", choices=contrastive.MODES,
+                   help="with --method sglrp: SGLRP in one signed pass or as the authors' scaled difference "
+                        "(default: one_pass)")
     add_rule_arguments(p)
-    p.add_argument("--output", default="heatmap.png", help="the PNG to write (default: %(default)s)")
+    p.add_argument("--output", help="the PNG to write (default: heatmap.png)")
     p.add_argument("--output-dir", help="dataset mode: where the heatmaps go (<name>.png)")
     p.add_argument("--save-relevance", action="store_true",
                    help="dataset mode: also write each image's relevance (C, H, W) as <name>.npy")
-    p.add_argument("--limit", type=int, help="dataset mode: at most this many images (default: all)")
-    p.add_argument("--batch-size", type=int, default=16, help="dataset mode: images per chunk (default: %(default)s)")
+    p.add_argument("--limit", type=COUNT, help="dataset mode: at most this many images (default: all)")
+    p.add_argument("--batch-size", type=COUNT, help=f"dataset mode: images per chunk (default: {CHUNK})")
     add_dataset_arguments(p)
     p.add_argument("--show-rules", action="store_true", help="print the rule each layer gets")
     p.add_argument("--report", action="store_true", help="print the conservation report")
@@ -232,7 +236,7 @@ def add_rule_arguments(p):
 def add_dataset_arguments(p):
     """Where the chunks of a dataset run: this process, a new local Dask cluster, or a running one."""
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="run on a new local Dask cluster of this many processes "
+    where.add_argument("--workers", type=COUNT, help="run on a new local Dask cluster of this many processes "
                                                    "(needs pip install 'lrpref[dask]')")
     where.add_argument("--scheduler", metavar="ADDRESS", help="run on a running Dask cluster, e.g. tcp://host:8786")
 
@@ -270,8 +274,18 @@ def check_output(path, image=False):
 
 
 def run_explain(args):
+    for option, value, methods in (("--clrp-convention", args.clrp_convention, ("clrp1", "clrp2")),
+                                   ("--sglrp-mode", args.sglrp_mode, ("sglrp",)),
+                                   ("--init", args.init, ("lrp",))):   # contrastive methods choose their own
+        if value is not None and args.method not in methods:
+            raise ValueError(f"{option} applies only with --method {' or '.join(methods)}, got --method {args.method}")
     if args.images:
         return run_explain_dataset(args)
+    args.output = args.output or "heatmap.png"
+    given = [f"--{name.replace('_', '-')}" for name in DATASET_ONLY if getattr(args, name) not in (None, False)]
+    if given:
+        raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only with --images "
+                         "(dataset mode); without it one input is explained into --output")
     check_output(args.output, image=True)
     refuse_overwriting(args.output, [args.image, model_file(args)])
     path, net = load_model(args)
@@ -305,8 +319,11 @@ def run_explain(args):
         method, init = "LRP", args.init or composite.init or "logit"
         maps = [("LRP", e.relevance)]
     else:
-        result = (contrastive.sglrp(net, x, args.target, args.sglrp_mode, composite) if args.method == "sglrp" else
-                  contrastive.clrp(net, x, args.target, int(args.method[-1]), args.clrp_convention, composite))
+        if args.method == "sglrp":
+            result = contrastive.sglrp(net, x, args.target, args.sglrp_mode or "one_pass", composite)
+        else:
+            result = contrastive.clrp(net, x, args.target, int(args.method[-1]), args.clrp_convention or "paper",
+                                      composite)
         e = result.primary
         method, init = CONTRASTIVE[result.method]
         maps = [(method, result.relevance)]
@@ -371,13 +388,18 @@ def run_explain_dataset(args):
     """``lrpref explain --images``: one heatmap per image of a dataset, resumable, in-process or on Dask."""
     if args.method != "lrp":
         raise ValueError(f"--images explains with plain LRP; --method {args.method} takes one --image")
+    single = [option for option, given in (("--output", args.output is not None), ("--show-rules", args.show_rules),
+                                           ("--report", args.report)) if given]
+    if single:
+        raise ValueError(f"{', '.join(single)} {'applies' if len(single) == 1 else 'apply'} to one input; with "
+                         "--images the heatmaps go to --output-dir")
     if args.output_dir is None:
         raise ValueError("--images needs --output-dir, the folder for the heatmaps")
     path, net = load_model(args)
     dataset = datasets.open_dataset(args.images, preprocessing.of(net).name, limit=args.limit)
     job = dataset_job(args, path, args.composite or "tutorial_mnist", args.target, relevance=args.save_relevance)
     with runs.dask_client(args.workers, args.scheduler) as client:
-        count = runs.explain_dataset(job, dataset, args.output_dir, args.batch_size, client,
+        count = runs.explain_dataset(job, dataset, args.output_dir, args.batch_size or CHUNK, client,
                                      progress=sys.stderr.isatty())
     print(f"model      {path}\nimages     {len(dataset)} ({args.images}); {count} explained in this run")
     saved = " and its relevance (.npy)" if args.save_relevance else ""

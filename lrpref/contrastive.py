@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import array_module, asarray
+from .checks import integer
 from .explain import Explanation, explain, initial_relevance
 from .layers import Conv2d, Dense
 from .network import Node
@@ -62,8 +63,12 @@ class Contrastive:
         return self.primary.init
 
 
-def _logits_and_target(net, x, target):
-    """The network output, the targets, and checks that the network has several classes."""
+def _logits_and_target(net, x, target, rule_params):
+    """The network output, the targets, and checks that the network has several classes and that
+    ``rule_params`` leaves the output relevance to the method."""
+    if "init" in rule_params:
+        raise ValueError(f"contrastive methods choose the output relevance (init) themselves; got init="
+                         f"{rule_params['init']!r}")
     output = net.forward(x)
     if output.shape[1] < 2 or int(np.prod(output.shape[2:])) != 1:
         raise ValueError(f"contrastive explanations need a network with several class outputs; this one's output "
@@ -124,11 +129,11 @@ def clrp(net, x, target=None, variant=1, convention="paper", composite="clrp_pap
     -------
     Contrastive
     """
-    if variant not in (1, 2):
+    if integer(variant, "variant") not in (1, 2):
         raise ValueError(f"variant must be 1 or 2, got {variant!r}")
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}: expected one of {CONVENTIONS}")
-    output, target = _logits_and_target(net, x, target)
+    output, target = _logits_and_target(net, x, target, rule_params)
     xp = array_module(output)
     onehot = xp.zeros(output.shape, dtype=output.dtype)
     onehot[xp.arange(output.shape[0]), asarray(target, xp)] = 1
@@ -179,7 +184,7 @@ def sglrp(net, x, target=None, mode="one_pass", composite="clrp_paper", **rule_p
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: expected one of {MODES}")
-    output, target = _logits_and_target(net, x, target)
+    output, target = _logits_and_target(net, x, target, rule_params)
     r = softmax_gradient(output, target)
     if mode == "one_pass":
         R = explain(net, x, composite=composite, init=r, **rule_params)

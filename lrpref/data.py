@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import integer
+
 _HERE = Path(__file__).resolve().parent
 WEIGHTS = _HERE / "weights" if (_HERE / "weights").is_dir() else _HERE.parent / "weights"
 MODELS = ("mnist_mlp", "mnist_cnn", "mnist_pairs_cnn")
@@ -34,7 +36,9 @@ def mnist_sample(dtype="float64"):
 
 
 def _network_input(images, dtype):
-    """Pixels 0..255 of (N, H, W) images as (N, 1, H, W) network input in [-1, 1]."""
+    """Pixels 0..255 of (N, H, W) images as (N, 1, H, W) network input in [-1, 1], of the floating-point ``dtype``."""
+    if np.dtype(dtype).kind != "f":   # an integer dtype cannot hold [-1, 1] (int8 wrapped 200 round to -56)
+        raise TypeError(f"dtype must be a floating-point type (float32, float64), got {np.dtype(dtype)}")
     return (images.astype(dtype) / 127.5 - 1.0)[:, None]
 
 
@@ -44,6 +48,9 @@ def make_pairs(images, labels, n, seed=0, distinct=True):
     Returns the canvases (n, 28, 56), of the images' dtype, and the labels (n, 2): left, right. With
     ``distinct`` the two digits are always of different classes.
     """
+    n = integer(n, "n (the number of canvases)", low=1)
+    if distinct and len(np.unique(labels)) < 2:   # no two digits of different classes: drawing would never end
+        raise ValueError(f"distinct canvases need digits of at least two classes, got only {np.unique(labels)}")
     rng = np.random.default_rng(seed)
     left = rng.integers(0, len(images), n)
     right = rng.integers(0, len(images), n)

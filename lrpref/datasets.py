@@ -16,6 +16,7 @@ Every dataset gives images in [0, 1] space, shape (n, C, H, W), RGB order, float
 """
 import csv
 import hashlib
+import os
 import struct
 import zipfile
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import h5py
 import numpy as np
 
 from . import data
+from .checks import integer
 from .preprocessing import load_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -46,9 +48,7 @@ class Dataset:
     """A sequence of images read in chunks. Subclasses give ``count``, ``_read``, ``_names`` and ``describe``."""
 
     def __init__(self, limit=None):
-        if limit is not None and limit < 1:
-            raise ValueError(f"limit must be a positive number of images, got {limit}")
-        self.limit = limit
+        self.limit = None if limit is None else integer(limit, "limit (the number of images)", low=1)
 
     def __len__(self):
         return self.count if self.limit is None else min(self.count, self.limit)
@@ -66,6 +66,7 @@ class Dataset:
 
     def chunks(self, size):
         """The ``(start, stop)`` bounds of consecutive chunks of ``size`` images."""
+        size = integer(size, "the chunk size", low=1)
         return [(start, min(start + size, len(self))) for start in range(0, len(self), size)]
 
 
@@ -90,6 +91,10 @@ class ImageFolder(Dataset):
     def _names(self, start, stop):
         return self.files[start:stop]
 
+    def sources(self):
+        """The files the images are read from."""
+        return [self.folder / name for name in self.files[:len(self)]]
+
     def _read(self, start, stop):
         names = self.files[start:stop]
         images = np.concatenate([load_image(self.folder / name, self.preprocessing, unit=True) for name in names])
@@ -97,7 +102,8 @@ class ImageFolder(Dataset):
 
     def describe(self):
         labels = None if self.labels is None else hashlib.sha256(self.labels.astype(np.int64).tobytes()).hexdigest()
-        return {"kind": "folder", "path": str(self.folder.resolve()), "images": len(self), "labels_sha256": labels}
+        return {"kind": "folder", "path": str(self.folder.resolve()), "images": len(self), "labels_sha256": labels,
+                "files": _fingerprint(self.sources())}
 
 
 class ArrayFile(Dataset):
@@ -112,6 +118,9 @@ class ArrayFile(Dataset):
         shapes = self._shapes()
         if "x" not in shapes:
             raise ValueError(f"{self.path} has no dataset 'x' (the images); it has {sorted(shapes)}")
+        if len(shapes["x"]) < 2 or shapes["x"][0] == 0:
+            raise ValueError(f"{self.path}: 'x' must hold at least one image (N, C, H, W) or (N, H, W), got shape "
+                             f"{shapes['x']}")
         self.count = shapes["x"][0]
         for key, shape in shapes.items():
             if key in ("y", "masks", "names") and shape[0] != self.count:
@@ -119,6 +128,13 @@ class ArrayFile(Dataset):
         self.keys = set(shapes)
 
     def _shapes(self):
+        try:
+            return self._read_shapes()
+        except (OSError, zipfile.BadZipFile, KeyError) as err:   # h5py's and zipfile's words for a damaged file
+            kind = "HDF5" if self.kind == "hdf5" else ".npz (zip)"
+            raise ValueError(f"{self.path} is not a readable {kind} file ({err})") from None
+
+    def _read_shapes(self):
         if self.kind == "hdf5":
             with h5py.File(self.path, "r") as f:
                 return {key: f[key].shape for key in f if isinstance(f[key], h5py.Dataset)}
@@ -148,8 +164,23 @@ class ArrayFile(Dataset):
             return [v.decode() if isinstance(v, bytes) else str(v) for v in self.rows("names", start, stop)]
         return [f"{i:06d}" for i in range(start, stop)]
 
+    def sources(self):
+        """The files the images are read from."""
+        return [self.path]
+
     def describe(self):
-        return {"kind": self.kind, "path": str(self.path.resolve()), "images": len(self)}
+        return {"kind": self.kind, "path": str(self.path.resolve()), "images": len(self),
+                "files": _fingerprint(self.sources())}
+
+
+def _fingerprint(paths):
+    """SHA-256 over every file's name, size and modification time: a file written again since (other images under
+    the same name) gives another fingerprint, so that a run is not resumed over results of other images."""
+    digest = hashlib.sha256()
+    for path in paths:
+        stat = os.stat(path)
+        digest.update(f"{Path(path).name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def _member_bytes(path, z, member, skip, count):
@@ -194,26 +225,36 @@ def open_dataset(source=None, preprocessing="mnist", labels=None, limit=None):
         Use at most the first ``limit`` images.
     """
     if source is None:
+        if labels is not None:
+            raise ValueError("labels (a CSV) go with a folder of images; the shipped digits have their own")
         if preprocessing != "mnist":
             raise ValueError(f"this model takes {preprocessing} images: pass them with --images")
         return ArrayFile(data.WEIGHTS / "mnist_sample.npz", limit)
     path = Path(source)
     if path.is_dir():
         return ImageFolder(path, preprocessing, labels, limit)
+    if labels is not None:
+        raise ValueError(f"labels (a CSV) go with a folder of images; {path} is a file: put its labels in it as 'y'")
     if path.suffix.lower() in (".npz",) + HDF5_SUFFIXES:
         return ArrayFile(path, limit)
     raise ValueError(f"--images must be a folder of images, an .npz or an HDF5 file, got {path}")
 
 
 def read_labels(path):
-    """``{file name: label}`` from a CSV of rows ``name,label``; a clear error for any other row."""
-    table = {}
-    with open(path, newline="") as f:
-        for number, row in enumerate(csv.reader(f), 1):
-            if not row:
-                continue
-            if len(row) != 2 or not row[1].strip().isdigit():
-                raise ValueError(f"{path}, line {number}: expected 'file name,label' with a class index >= 0, "
-                                 f"got {','.join(row)!r}")
-            table[row[0]] = int(row[1])
+    """``{file name: label}`` from a UTF-8 CSV of rows ``name,label`` (a byte-order mark is skipped); a clear
+    error for any other row, for a name given twice and for text that is not UTF-8."""
+    table, lines = {}, {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            for number, row in enumerate(csv.reader(f), 1):
+                if not row:
+                    continue
+                if len(row) != 2 or not row[1].strip().isdecimal():   # "²" is a digit, not a number
+                    raise ValueError(f"{path}, line {number}: expected 'file name,label' with a class index >= 0, "
+                                     f"got {','.join(row)!r}")
+                if row[0] in table:
+                    raise ValueError(f"{path}, line {number}: {row[0]!r} has a label already (line {lines[row[0]]})")
+                table[row[0]], lines[row[0]] = int(row[1]), number
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err}); save the CSV as UTF-8") from None
     return table

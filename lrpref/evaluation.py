@@ -40,7 +40,8 @@ def relevance_maps(relevance):
 def heat_quantization(maps, levels=8):
     """Otsuki et al.'s heat quantization, per map: with ``bins = linspace(min, max, levels)``, a value in
     ``[bins[i], bins[i + 1])`` becomes ``bins[i]``; the maximum keeps its value."""
-    maps = to_host(maps, np.float64)
+    maps = finite(real_array(maps, "maps", host=True).astype(np.float64), "maps")
+    levels = integer(levels, "levels", low=2)
     out = np.empty(maps.shape, dtype=np.float64)
     for k, m in enumerate(maps):
         bins = np.linspace(m.min(), m.max(), levels)
@@ -51,19 +52,26 @@ def heat_quantization(maps, levels=8):
 
 def auc(curve):
     """The trapezoid area under a curve sampled at equal steps on [0, 1]."""
-    curve = np.asarray(curve, dtype=np.float64)
+    curve = finite(real_array(curve, "the curve", host=True).astype(np.float64), "the curve")
+    if curve.ndim != 1 or len(curve) < 2:
+        raise ValueError(f"the curve must be a 1-D array of at least 2 points, got shape {curve.shape}")
     return float((curve.sum() - curve[0] / 2 - curve[-1] / 2) / (len(curve) - 1))
 
 
 def label_probability(net, images, labels, batch_size=32):
     """The softmax probability of ``labels`` for images in [0, 1] space, in batches."""
     spec = preprocessing_of(net)
+    batch_size = integer(batch_size, "batch_size", low=1)
+    labels = to_host(labels)
+    if real_array(labels, "labels", host=True).dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers (class indices), got dtype {labels.dtype}")
     probabilities = []
     for start in range(0, len(images), batch_size):
         logits = to_host(net.forward(spec.normalize(images[start:start + batch_size]))).astype(np.float64)
         logits = logits.reshape(len(logits), -1)
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
+        check_labels(labels[start:start + batch_size], p.shape[1])
         probabilities.append(p[np.arange(len(p)), np.asarray(labels[start:start + batch_size])])
     return np.concatenate(probabilities)
 
@@ -83,11 +91,24 @@ def check(images, maps=None, masks=None, labels=None):
                              f"got {to_host(array).shape}")
     if maps is not None:
         finite(real_array(maps, "maps", host=True), "maps")
+    if masks is not None:
+        boolean_masks(masks)
     if labels is not None and to_host(labels).shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {to_host(labels).shape}")
     if labels is not None and real_array(labels, "labels", host=True).dtype.kind not in "iu":
         raise TypeError(f"labels must be integers (class indices), got dtype {to_host(labels).dtype}")
     return images
+
+
+def boolean_masks(masks):
+    """``masks`` as a bool array, if it holds only 0/1 or False/True; else ``ValueError`` (NaN or 0.3 is neither
+    inside nor outside, and 255 would be a guess)."""
+    masks = real_array(masks, "masks", host=True)
+    odd = masks[~np.isin(masks, (0, 1))]
+    if odd.size:
+        raise ValueError(f"masks must hold only 0/1 or False/True, got {odd.size} other value(s), "
+                         f"e.g. {float(odd.flat[0]):g}")
+    return masks.astype(bool)
 
 
 def check_labels(labels, classes):
@@ -206,7 +227,7 @@ def pixel_flipping(net, images, maps, labels, patch=9, steps=100, baseline="unif
 def relevance_mass_accuracy(maps, masks):
     """Positive relevance inside each mask over all positive relevance (Arras et al. 2022); 0 without any."""
     maps = finite(real_array(maps, "maps", host=True).astype(np.float64), "maps")
-    masks = real_array(masks, "masks", host=True).astype(bool)
+    masks = boolean_masks(masks)
     if maps.shape != masks.shape:
         raise ValueError(f"masks must have the shape of the maps {maps.shape}, got {masks.shape}")
     positive = np.maximum(maps, 0).reshape(len(maps), -1)
@@ -222,6 +243,8 @@ def write_results(folder, rows, insdel=None, flipping=None):
     """``results.csv`` (one row per image) and the mean curves as PNG, in ``folder``, each written atomically."""
     from .plots import line_plot
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"cannot write results into {folder}: it is a file; expected a folder (or a name to create)")
     folder.mkdir(parents=True, exist_ok=True)
     table, insdel_plot, morf_plot = (folder / name for name in OUTPUTS)
     with atomic_path(table) as tmp, open(tmp, "w", newline="") as f:
@@ -270,6 +293,9 @@ def evaluate(net, images, labels=None, composite="epsilon_gamma_box", masks=None
     from .explain import explain
 
     images = check(images, masks=masks, labels=labels)
+    batch_size = integer(batch_size, "batch_size", low=1)
+    if names is not None and len(names) != len(images):
+        raise ValueError(f"names must name every image: got {len(names)} names for {len(images)} images")
     spec = preprocessing_of(net)
     if labels is not None:   # before minutes of work: the labels must be classes of this network
         check_labels(labels, net.forward(spec.normalize(images[:1])).shape[1])

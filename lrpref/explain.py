@@ -9,7 +9,7 @@ from .backend import array_module, asarray, to_host
 from . import windows
 from .checks import integer, real_array
 from .layers import ReLU
-from .network import INPUT, fold_batchnorm, residual_blocks, sample_shapes
+from .network import INPUT, Network, fold_batchnorm, residual_blocks, sample_shapes
 from .rules import SignSplitRule
 from .stabilizer import Stabilizer
 from .windows import reused_buffers
@@ -119,6 +119,9 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
     -------
     Explanation
     """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be an lrpref Network (lrpref.load(path), lrpref.Sequential(...)), got "
+                        f"{type(net).__name__}")
     if keep not in KEEP:
         raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
     if convention is not None:
@@ -132,6 +135,8 @@ def explain(net, x, target=None, composite="epsilon_gamma_box", init=None, conve
     size = n if _couples_samples(rules) else _chunk_size(shapes, x.dtype, batch_size)
     if size >= n:
         return _explain_batch(model, rules, x, target, init, keep)
+    # target and init are checked against the whole batch first: cut into chunks, a wrong length would fit
+    initial_relevance(model.xp.zeros((n,) + shapes[model.nodes[-1].name], dtype=x.dtype), target, init)
     per_sample = len(shapes[model.nodes[-1].name]) + 1   # the rank of a batch of outputs
 
     def part(value, start):
@@ -374,6 +379,7 @@ class ConservationReport:
         """A PNG of the relevance sum along a residual network: its input, the input of every residual block
         (the tensor its shortcut starts from), and the output relevance; for one sample."""
         from .plots import line_plot
+        sample = self._sample(sample)
         sums = [self.total_in[sample], *self.block_in[:, sample], self.total_out[sample]]
         lost = max(abs(s - sums[-1]) for s in sums) / abs(sums[-1]) if sums[-1] else 0.0
         line_plot(path, [(f"relevance sum (output relevance {sums[-1]:.4g}; largest change {lost:.1e} of it)",
@@ -382,6 +388,7 @@ class ConservationReport:
 
     def table(self, sample=None):
         """The report as text, for one sample or (``None``) summed over the batch."""
+        sample = None if sample is None else self._sample(sample)
         pick = (lambda a: a.sum(axis=-1)) if sample is None else (lambda a: a[..., sample])
         out, into, bias, stab = pick(self.out), pick(self.into), pick(self.bias), pick(self.stabilizer)
         head = f"{'idx':>4}  {'name':<16} {'sum R out':>14} {'sum R in':>14} {'bias':>12} {'stabilizer':>12}  rule"
@@ -394,3 +401,11 @@ class ConservationReport:
 
     def __str__(self):
         return self.table()
+
+    def _sample(self, sample):
+        """``sample`` as the index of a sample of the batch (a negative index would be named as given)."""
+        n = self.out.shape[1]
+        sample = integer(sample, "sample", low=0)
+        if sample >= n:
+            raise ValueError(f"sample must be the index of a sample of the batch, 0..{n - 1}, got {sample}")
+        return sample

@@ -18,7 +18,8 @@ def atomic_path(path):
     Parameters
     ----------
     path : str or path
-        The file to write. Its folder must exist.
+        The file to write. Its folder must exist. A symbolic link is followed: the file it points to is
+        replaced and the link kept, as a plain ``open(path, "w")`` would.
 
     Yields
     ------
@@ -32,15 +33,18 @@ def atomic_path(path):
     ...     with h5py.File(tmp, "w") as f:
     ...         write(net, f)
     """
-    path = Path(path)
+    given = Path(path)
+    path = Path(os.path.realpath(given))   # through links: replacing the link itself would leave its target stale
     folder = path.parent
     if not folder.is_dir():
-        raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist")
+        raise FileNotFoundError(f"cannot write {str(given)!r}: the folder {str(folder)!r} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {str(given)!r}: it is a folder; expected a file name")
     # the real suffix last, so that writers choosing a format by it (Pillow) choose the target's
     try:
         descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
     except OSError as err:   # e.g. a folder without write permission: name the file asked for, not the temporary
-        raise OSError(err.errno, f"cannot write {str(path)!r}: {err.strerror}") from None
+        raise OSError(err.errno, f"cannot write {str(given)!r}: {err.strerror}") from None
     os.close(descriptor)
     tmp = Path(name)
     try:

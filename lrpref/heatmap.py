@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .backend import to_host
+from .checks import finite, integer, number, real_array
 from .files import atomic_path
 
 # matplotlib's "seismic": these five colours at 0, 1/4, 1/2, 3/4, 1, linearly interpolated into 256 entries.
@@ -23,14 +24,23 @@ def seismic(n=256):
 
 
 def tutorial_scale(R):
-    """``b = 10 * mean(|R|^3)^(1/3)``, the tutorial's colour range ``[-b, b]``."""
-    return 10.0 * float(np.mean(np.abs(to_host(R)) ** 3)) ** (1.0 / 3.0)
+    """``b = 10 * mean(|R|^3)^(1/3)``, the tutorial's colour range ``[-b, b]``, of finite, non-empty relevance."""
+    R = finite(real_array(R, "the relevance", host=True), "the relevance")
+    if R.size == 0:
+        raise ValueError(f"the relevance is empty (shape {R.shape}): it has no colour range")
+    return 10.0 * float(np.mean(np.abs(R) ** 3)) ** (1.0 / 3.0)
 
 
 def relevance_rgb(R, scale=None):
-    """A 2-D relevance map as uint8 RGB (H, W, 3); values beyond ``[-scale, scale]`` take the end colours."""
-    R = to_host(R).astype(np.float64)
-    scale = tutorial_scale(R) if scale is None else scale
+    """A 2-D relevance map as uint8 RGB (H, W, 3); values beyond ``[-scale, scale]`` take the end colours.
+
+    ``scale`` (default :func:`tutorial_scale`) must be a finite number >= 0; 0 draws the map white. A map
+    that is not 2-D and non-empty, or holds NaN or Inf, is refused (it has no colours to show)."""
+    R = finite(real_array(R, "the relevance map", host=True).astype(np.float64), "the relevance map")
+    if R.ndim != 2 or R.size == 0:
+        raise ValueError(f"the relevance map must be 2-D (height, width) and non-empty, got shape {R.shape}; "
+                         "sum relevance over channels first")
+    scale = tutorial_scale(R) if scale is None else number(scale, "the colour scale", low=0.0)
     lut = seismic()
     t = (R + scale) / (2 * scale) if scale > 0 else np.full(R.shape, 0.5)
     index = np.clip(np.floor(t * len(lut)), 0, len(lut) - 1).astype(int)
@@ -38,7 +48,9 @@ def relevance_rgb(R, scale=None):
 
 
 def gray_rgb(x, low, high):
-    """A 2-D input (or 3 channels first) as uint8 RGB, ``low`` black and ``high`` white."""
+    """A 2-D input (or 3 channels first) as uint8 RGB, ``low`` black and ``high`` white (``low < high``)."""
+    if not number(low, "low") < number(high, "high"):
+        raise ValueError(f"the gray range needs low < high, got low={low:g}, high={high:g}")
     x = to_host(x).astype(np.float64)
     x = np.repeat(x[..., None], 3, axis=-1) if x.ndim == 2 else np.moveaxis(x, 0, -1)
     return np.rint(np.clip((x - low) / (high - low), 0, 1) * 255).astype(np.uint8)
@@ -61,6 +73,17 @@ def save_panels(path, panels, captions=None, zoom=8, title=None):
 def save_grid(path, rows, captions=None, zoom=8, title=None):
     """Save rows of RGB arrays, each enlarged ``zoom`` times; ``captions`` (one list per row, lines split by
     ``\\n``) go under the panels, ``title`` above the grid."""
+    zoom = integer(zoom, "zoom", low=1)
+    if not rows or not all(rows):
+        raise ValueError("nothing to draw: expected at least one panel in every row")
+    for row in rows:
+        for p in row:
+            if to_host(p).dtype != np.uint8 or to_host(p).ndim not in (2, 3):
+                raise TypeError(f"panels must be uint8 images (H, W) or (H, W, 3), got dtype {to_host(p).dtype} and "
+                                f"shape {tuple(p.shape)}; see relevance_rgb and gray_rgb")
+    if captions is not None and [len(c) if c else len(r) for c, r in zip(captions, rows)] != [len(r) for r in rows]:
+        raise ValueError(f"captions must give one per panel: {[len(r) for r in rows]} panels per row, got "
+                         f"{[len(c) if c else None for c in captions]}")
     gap, line = 8, 12   # Pillow's default font is about 11 pixels high
     font = ImageFont.load_default()
     grid = [[Image.fromarray(to_host(p)).resize((p.shape[1] * zoom, p.shape[0] * zoom), Image.Resampling.NEAREST)

@@ -58,6 +58,8 @@ def save(net, path):
     The file is written whole to a temporary file next to ``path`` and then moved onto it (:mod:`lrpref.files`):
     a save that fails or is killed half-way leaves an existing ``path`` byte-identical.
     """
+    if not isinstance(net, Network):
+        raise TypeError(f"save writes an lrpref Network, got {type(net).__name__}")
     with atomic_path(path) as tmp, h5py.File(tmp, "w", libver="v108") as f:
         write(net, f, checksum=True)
 
@@ -69,7 +71,10 @@ def write(net, group, checksum=False):
     group.attrs["format_version"] = VERSION
     if net.input_shape is not None:
         group.attrs["input_shape"] = np.array([-1 if s is None else s for s in net.input_shape], dtype=np.int64)
-    group.attrs["meta"] = json.dumps(net.meta)
+    try:
+        group.attrs["meta"] = json.dumps(net.meta)
+    except TypeError as err:
+        raise TypeError(f"net.meta must hold JSON values (str, int, float, bool, None, lists, dicts): {err}") from None
     nodes = group.create_group("nodes")
     for i, node in enumerate(net.nodes):
         g = nodes.create_group(f"{i:04d}")
@@ -103,7 +108,7 @@ def load(path, dtype="float32", backend=None, preprocessing=None):
         A missing file; a file that is not HDF5, neither lrpref's nor Keras', a Keras weights file without an
         architecture, or an invalid network (each message names the layer and what was expected).
     """
-    if dtype is not None and str(np.dtype(dtype)) not in DTYPES:
+    if dtype is not None and dtype_name(dtype) not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
     backend = chosen(backend)   # before the file is read, so that its errors are the file's alone
     with open_hdf5(path) as f:
@@ -128,10 +133,23 @@ def load(path, dtype="float32", backend=None, preprocessing=None):
     return net.to(backend)
 
 
-def open_hdf5(path):
-    """``h5py.File(path, "r")``, with clear errors for a missing or unreadable file."""
+def dtype_name(dtype):
+    """The name of a dtype, or ``repr(dtype)`` of something NumPy does not read as one."""
+    try:
+        return str(np.dtype(dtype))
+    except TypeError:
+        return repr(dtype)
+
+
+def open_hdf5(path, what="model file"):
+    """``h5py.File(path, "r")``, with clear errors for a missing or unreadable file (``what``: the kind of
+    file expected, for the messages)."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"expected the path of a {what}, got {path!r} ({type(path).__name__})")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no such model file: {path}")
+        raise FileNotFoundError(f"no such {what}: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder; expected a {what} (HDF5)")
     try:
         return h5py.File(path, "r")
     except OSError as err:

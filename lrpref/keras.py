@@ -26,6 +26,7 @@ import numpy as np
 
 from .layers import AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm2d, Conv2d, Dense, Dropout, Flatten, MaxPool2d, \
     ReLU, ZeroPad2d
+from .checks import real_array
 from .network import INPUT, Network, Node
 from .preprocessing import get as get_preprocessing
 
@@ -129,7 +130,9 @@ class _Converter:
         data = self.weights.get(layer.name, [])
         if len(data) != count:
             raise ValueError(f"Keras layer {layer.name!r} ({layer.cls}) has {len(data)} weight arrays, expected {count}")
-        return [np.asarray(d[()]).astype(self.dtype, copy=False) if self.dtype else np.asarray(d[()]) for d in data]
+        data = [real_array(d[()], f"Keras layer {layer.name!r} ({layer.cls}) weight {k}", host=True)
+                for k, d in enumerate(data)]
+        return [d.astype(self.dtype, copy=False) if self.dtype else d for d in data]
 
     def add(self, name, layer, inputs):
         self.nodes.append(Node(name, layer, tuple(inputs)))

@@ -21,6 +21,7 @@ from .rules import OriginalGamma, OriginalZPlus
 
 NONNEGATIVE_INPUT_RULES = (OriginalZPlus, OriginalGamma)
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+ORIENTATION = 0x0112   # the EXIF tag
 
 
 def sign_warnings(net, x, composite):
@@ -71,6 +72,11 @@ def image_warnings(image, spec):
     if gray != wants_gray:
         messages.append(f"{'gray' if gray else 'colour'} image converted to {'gray' if wants_gray else 'colour'} "
                         f"for a model trained on {spec.name} images")
+    orientation = image.getexif().get(ORIENTATION, 1)
+    if orientation != 1:   # Pillow, torchvision and lrpref read the pixels as stored; a viewer turns them
+        messages.append(f"the image's EXIF orientation is {orientation} (a viewer shows it turned or mirrored); its "
+                        "pixels are read as stored, as torchvision reads them: apply PIL.ImageOps.exif_transpose "
+                        "first to explain what a viewer shows")
     width, height = image.size
     if spec.resize is None and (height, width) != tuple(spec.size):
         messages.append(f"{width}x{height} image resized to {spec.size[1]}x{spec.size[0]} for a model trained on "

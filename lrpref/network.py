@@ -12,7 +12,7 @@ import numpy as np
 
 from .backend import ENV_VAR, array_module, asarray, resolve
 from .backend import name as module_name
-from .checks import real_array
+from .checks import integer, real_array
 from .layers import Add, BatchNorm2d, Conv2d, Dense, Layer
 from .windows import reused_buffers
 
@@ -49,7 +49,8 @@ class Network:
 
     def __init__(self, nodes, input_shape=None, meta=None, backend=None):
         self.nodes = list(nodes)
-        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.input_shape = None if input_shape is None else tuple(
+            None if s is None else integer(s, "input_shape entries", low=1) for s in input_shape)
         self.meta = dict(meta or {})
         self._check_graph()
         self._check_arrays()
@@ -146,7 +147,10 @@ class Network:
         return self
 
     def astype(self, dtype):
-        """Cast every array to ``dtype`` (in place; returns the network)."""
+        """Cast every array to ``dtype``, a floating-point type (in place; returns the network)."""
+        if np.dtype(dtype).kind != "f":
+            raise TypeError(f"a network's arrays must be floating-point numbers, got dtype {np.dtype(dtype)}; "
+                            "use float32 or float64")
         self._map(lambda a: a.astype(dtype))
         return self
 
@@ -163,7 +167,9 @@ class Network:
         """
         xp = self.xp
         x = asarray(real_array(x, "the input"), xp)
-        x = x.astype(self.dtype or (x.dtype if x.dtype.kind == "f" else np.float64), copy=False)
+        given = x
+        with np.errstate(over="ignore"):   # a value beyond the dtype's range is reported below
+            x = x.astype(self.dtype or (x.dtype if x.dtype.kind == "f" else np.float64), copy=False)
         if self.input_shape is not None:
             want = "(N, " + ", ".join("*" if s is None else str(s) for s in self.input_shape) + ")"
             if x.ndim != len(self.input_shape) + 1:
@@ -179,6 +185,9 @@ class Network:
         if x.shape[0] == 0:
             raise ValueError("the input batch is empty")
         if not bool(xp.isfinite(x).all()):
+            if bool(xp.isfinite(given).all()):
+                raise ValueError(f"the input holds values too large for the network's dtype {x.dtype} (largest "
+                                 f"magnitude {float(xp.abs(given).max()):g}); scale it, or use float64")
             raise ValueError("the input contains NaN or Inf values")
         return x
 

@@ -2,6 +2,7 @@
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .checks import finite, integer, real_array
 from .heatmap import save_image
 
 COLOURS = ["#c0392b", "#2471a3", "#229954", "#7d3c98", "#d68910", "#17202a"]
@@ -16,13 +17,25 @@ def _ticks(low, high, count=5):
     return list(np.arange(np.ceil(low / step) * step, high + step / 2, step))
 
 
+def _values(values, what):
+    return finite(real_array(values, what, host=True).astype(float), what)
+
+
 def line_plot(path, series, title="", xlabel="", ylabel="", size=(640, 420)):
     """Save a line plot of ``series``: a list of ``(label, xs, ys)``; the legend sits above the plot, never on a
     line."""
-    width, height = size
+    width, height = (integer(v, "the plot size", low=200) for v in size)
+    if not series:
+        raise ValueError("nothing to plot: expected at least one (label, xs, ys) series")
+    series = [(label, _values(xs, f"the x values of {label!r}"), _values(ys, f"the y values of {label!r}"))
+              for label, xs, ys in series]
+    for label, xs, ys in series:
+        if xs.ndim != 1 or xs.shape != ys.shape or len(xs) == 0:
+            raise ValueError(f"series {label!r} needs as many x as y values, at least one, got shapes {xs.shape} and "
+                             f"{ys.shape}")
     left, right, top, bottom = 70, 20, 30 + 14 * len(series), 50
-    xs_all = np.concatenate([np.asarray(xs, float) for _, xs, _ in series])
-    ys_all = np.concatenate([np.asarray(ys, float) for _, _, ys in series])
+    xs_all = np.concatenate([xs for _, xs, _ in series])
+    ys_all = np.concatenate([ys for _, _, ys in series])
     x0, x1 = xs_all.min(), xs_all.max() if xs_all.max() > xs_all.min() else xs_all.min() + 1
     y0, y1 = min(ys_all.min(), 0.0), ys_all.max() if ys_all.max() > min(ys_all.min(), 0.0) else 1.0
     y1 += 0.05 * (y1 - y0)
@@ -31,7 +44,7 @@ def line_plot(path, series, title="", xlabel="", ylabel="", size=(640, 420)):
         return (left + (x - x0) / (x1 - x0) * (width - left - right),
                 height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom))
 
-    image = Image.new("RGB", size, "white")
+    image = Image.new("RGB", (width, height), "white")
     draw, font = ImageDraw.Draw(image), ImageFont.load_default()
     draw.rectangle([left, top, width - right, height - bottom], outline="black")
     for t in _ticks(x0, x1):

@@ -27,6 +27,7 @@ composited over black (so that content drawn in the alpha channel, as a white di
 background, stays visible), and an image larger than Pillow's decompression-bomb limit
 (``PIL.Image.MAX_IMAGE_PIXELS``) is refused. 32-bit float images, whose pixel range is not defined, are refused.
 """
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -158,6 +159,8 @@ def load_image(path, preprocessing, unit=False):
         ``PIL.Image.MAX_IMAGE_PIXELS`` or one without a defined pixel range.
     """
     spec = get(preprocessing)
+    if not isinstance(path, (str, os.PathLike)) and not hasattr(path, "read"):
+        raise TypeError(f"expected the path of an image file (or an open file), got {path!r} ({type(path).__name__})")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)   # the limit itself, not twice it

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from . import __version__, composites, conventions, io, toolbox
 from .backend import to_host
+from .checks import number
 from .contrastive import clrp, sglrp
 from .explain import explain
 from .files import atomic_path
@@ -206,7 +207,10 @@ def cases(network, net):
 def export(path, networks=None, progress=True):
     """Write the reference suite to ``path``: every network of :data:`NETWORKS` (or those named in
     ``networks``) with all its cases, in float64. Returns the number of cases written."""
-    names = list(NETWORKS) if networks is None else list(networks)
+    names = list(NETWORKS) if networks is None else [networks] if isinstance(networks, str) else list(networks)
+    names = list(dict.fromkeys(names))   # a network named twice is exported once (HDF5 has one group per name)
+    if not names:
+        raise ValueError(f"networks must name at least one of {list(NETWORKS)} (or be None: all), got none")
     unknown = sorted(set(names) - set(NETWORKS))
     if unknown:
         raise ValueError(f"unknown reference network(s) {unknown}: expected some of {list(NETWORKS)}")
@@ -333,6 +337,7 @@ def check(reference, theirs, tolerance=TOLERANCE, input_only=False):
         A missing file, a wrong format or version, a file that answers no case, a case the reference lacks, a
         missing dataset or a shape that differs from the reference's: each message names the dataset.
     """
+    tolerance = number(tolerance, "tolerance", low=0.0)
     if not isinstance(theirs, (str, bytes)) and not hasattr(theirs, "__fspath__"):
         answers = {key: {tensor: to_host(R) for tensor, R in value.items()} for key, value in theirs.items()}
         source = "the answers given"
@@ -373,7 +378,7 @@ def _compare(network, case, tensor, got, want, tolerance):
 
 def _open(path, what):
     """The HDF5 file at ``path``, once its root attributes say it is a reference file of this version."""
-    f = io.open_hdf5(path)
+    f = io.open_hdf5(path, {"reference": "reference file", "checked": "file to check"}[what])
     found, version = f.attrs.get("format"), f.attrs.get("format_version")
     if found != FORMAT or version != VERSION:
         f.close()

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from . import evaluation
 from .backend import to_host
 from .explain import explain
-from .files import atomic_path
+from .files import atomic_path, refuse_overwriting
 from .heatmap import relevance_rgb
 from .io import load
 from .preprocessing import of as preprocessing_of
@@ -62,8 +63,20 @@ class Job:
 
     def config(self, dataset, chunk_size):
         """The settings the results depend on, for :class:`lrpref.store.ResultsStore`."""
-        return {**asdict(self), "params": dict(self.params), "model_sha256": _sha256(self.model),
-                "chunk_size": chunk_size, "dataset": dataset.describe()}
+        config = {**asdict(self), "params": dict(self.params), "model_sha256": _sha256(self.model),
+                  "chunk_size": chunk_size, "dataset": dataset.describe()}
+        try:   # as results.h5 and explain.json record it (a tuple reads back as a list, np.float32(0.5) as 0.5)
+            return json.loads(json.dumps(config, default=_plain))
+        except TypeError as err:
+            raise TypeError(f"the run's settings must be numbers, strings or arrays of them, as results.h5 and "
+                            f"explain.json record them: {err}") from None
+
+
+def _plain(value):
+    """A NumPy scalar or array as the Python number or list JSON can write (``TypeError`` for anything else)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{value!r} ({type(value).__name__}) is not JSON-serialisable")
 
 
 @functools.lru_cache(maxsize=None)
@@ -241,18 +254,26 @@ def explain_dataset(job, dataset, output, chunk_size=16, client=None, progress=T
     """Write one heatmap per image (``<name>.png``, the tutorial's colours; with ``job.relevance`` also
     ``<name>.npy``, the relevance (C, H, W)) into ``output``, skipping chunks whose files are all there.
 
-    ``explain.json`` records the settings; another configuration in the same folder is refused.
+    ``explain.json`` records the settings; another configuration in the same folder is refused, and so, before
+    any work, are two images whose names differ only in their suffix (``a.png``, ``a.jpg``: one output file)
+    and an output file that is one of the dataset's own files (``output`` the images' folder).
     Returns the number of images explained in this run.
     """
     output = Path(output)
+    suffixes = (".png", ".npy") if job.relevance else (".png",)
+    _refuse_clashes(dataset, output, suffixes)
     output.mkdir(parents=True, exist_ok=True)
     config, record = job.config(dataset, chunk_size), output / "explain.json"
     if record.exists():
-        check_same(json.loads(record.read_text()), json.loads(json.dumps(config)), record)
+        try:
+            found = json.loads(record.read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{record} cannot be read ({err}); move it away, or use another output folder, to "
+                             "start afresh") from None
+        check_same(found, config, record)
     else:
         with atomic_path(record) as tmp:
             tmp.write_text(json.dumps(config, sort_keys=True, indent=1))
-    suffixes = (".png", ".npy") if job.relevance else (".png",)
 
     def missing(start, stop):
         return any(not (output / (Path(name).stem + s)).exists() for name in dataset.names(start, stop)
@@ -273,3 +294,20 @@ def explain_dataset(job, dataset, output, chunk_size=16, client=None, progress=T
             computed += len(result["names"])
             bar.update(len(result["names"]))
     return computed
+
+
+def _refuse_clashes(dataset, output, suffixes):
+    """Refuse a dataset two of whose images would be written to one file, or whose files an output would replace."""
+    first = {}
+    for name in dataset.names(0, len(dataset)):
+        stem = Path(name).stem
+        if stem in first:
+            raise ValueError(f"the images {first[stem]!r} and {name!r} would both be written to {stem}.png in "
+                             f"{output}: rename one (each output is named by its image's name without the suffix)")
+        first[stem] = name
+    sources = {os.path.realpath(path): path for path in dataset.sources()}
+    for stem in first:
+        for suffix in suffixes:
+            target = output / (stem + suffix)
+            if os.path.realpath(target) in sources:
+                refuse_overwriting(target, [sources[os.path.realpath(target)]])

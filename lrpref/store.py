@@ -5,7 +5,8 @@ Schema (``results.h5``)::
     /                     attributes
         format            "lrpref-results"
         config            JSON object: everything the numbers depend on (model file and its SHA-256,
-                          composite and parameters, dtype, backend, metric settings, chunk size, dataset)
+                          composite and parameters, dtype, backend, metric settings, chunk size, dataset
+                          with a fingerprint of its files' names, sizes and modification times)
     /rows/<column>        one value per image, sorted by index: index (int64), name (str), label (int64),
                           target (int64, the explained class), then every metric (float64), and the curves
                           where asked, one row per image (2-D float64)
@@ -40,13 +41,21 @@ class ResultsStore:
     def __init__(self, path, config):
         self.path, self.config = path, json.loads(json.dumps(config))
         self.columns, self.meta = {}, {}
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; expected the results file (or no file, to start afresh)")
         if path.exists():
-            with h5py.File(path, "r") as f:
-                if f.attrs.get("format") != FORMAT:
-                    raise ValueError(f"{path} is not an lrpref results file")
-                check_same(json.loads(f.attrs["config"]), self.config, path)
-                self.columns = {key: _read(f["rows"][key]) for key in f["rows"]}
-                self.meta = {key: f["meta"][key][()] for key in f["meta"]}
+            try:
+                with h5py.File(path, "r") as f:
+                    if f.attrs.get("format") != FORMAT:
+                        raise ValueError("it is not an lrpref results file (attribute format='lrpref-results')")
+                    found = json.loads(f.attrs["config"])
+                    columns = {key: _read(f["rows"][key]) for key in f["rows"]}
+                    meta = {key: f["meta"][key][()] for key in f["meta"]}
+            except (OSError, KeyError, ValueError) as err:   # h5py's and json's words for a damaged file
+                raise ValueError(f"{path} cannot be resumed from: {err}; move it away, or use another output "
+                                 "folder, to start afresh") from None
+            check_same(found, self.config, path)
+            self.columns, self.meta = columns, meta
 
     def done(self):
         """The indices of the images already in the store."""

@@ -121,6 +121,8 @@ class PoolFlat(Rule):
 # -- the Toolbox's networks -------------------------------------------------------------------------------------
 
 KINDS = ("conv", "relu", "max", "sum", "flat", "lin")
+ARGUMENTS = {"conv": "kh, kw, cin, cout, stride", "relu": "", "max": "k, stride", "sum": "k, stride", "flat": "",
+             "lin": "n_out"}   # what follows each kind in its entry of ``layers``
 
 
 def network(layers, params, input_shape_hwc):
@@ -141,13 +143,22 @@ def network(layers, params, input_shape_hwc):
         Module i of the Toolbox is layer i; inputs and relevances of maps are NCHW (``x.transpose(0, 3, 1, 2)``).
         A Linear after ``flat`` gets its rows reordered from the Toolbox's ``(h, w, c)`` flattening to ``(c, h, w)``.
     """
+    if len(input_shape_hwc) != 3:
+        raise ValueError(f"input_shape_hwc must be (H, W, C), got {tuple(input_shape_hwc)}")
     height, width, channels = input_shape_hwc
     shape, stack = (1, channels, height, width), []   # the shape of module i's input (one sample)
     for i, (kind, *args) in enumerate(layers):
         if kind not in KINDS:
             raise ValueError(f"Toolbox module {i}: unknown kind {kind!r}, expected one of {KINDS}")
+        wanted = ARGUMENTS[kind].split(", ") if ARGUMENTS[kind] else []
+        if len(args) != len(wanted):
+            raise ValueError(f"Toolbox module {i}: expected [{', '.join([repr(kind)] + wanted)}], got "
+                             f"{[kind] + list(args)}")
         if kind in ("conv", "lin"):
-            W, B = (np.asarray(p, dtype=np.float64) for p in params[i])
+            try:
+                W, B = (np.asarray(p, dtype=np.float64) for p in params[i])
+            except (KeyError, IndexError):
+                raise ValueError(f"Toolbox module {i} ({kind}): params has no entry {i}, expected (W, B)") from None
             expected = tuple(args[:4]) if kind == "conv" else (int(np.prod(shape[1:])), args[0])
             if W.shape != expected:
                 raise ValueError(f"Toolbox module {i} ({kind}): weights of shape {W.shape}, expected {expected}")

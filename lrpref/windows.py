@@ -89,9 +89,7 @@ def set_buffer_limit(nbytes):
     blocks of samples, and a single sample whose buffer would still be larger in blocks of output rows.
     Returns the previous limit."""
     global BUFFER_LIMIT
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 1:
-        raise ValueError(f"the buffer limit must be a positive number of bytes, got {nbytes!r}")
-    previous, BUFFER_LIMIT = BUFFER_LIMIT, nbytes
+    previous, BUFFER_LIMIT = BUFFER_LIMIT, integer(nbytes, "the buffer limit (bytes)", low=1)
     return previous
 
 

@@ -4,6 +4,7 @@ Tests that need the registry skip, with pip's reason, where it cannot be reached
 of the error path run everywhere.
 """
 import importlib.util
+import os
 import zipfile
 from pathlib import Path
 
@@ -71,3 +72,14 @@ def test_pip_failing_is_one_clear_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "could not download cifar-10-model==7.4.0" in err
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_help_prints_the_usage_and_fetches_nothing(tmp_path, monkeypatch, capsys):
+    """``--help`` is an option, not the output file's name (it was written as a file named --help)."""
+    module = fetch_module()
+    monkeypatch.setattr(module.subprocess, "run", lambda *a, **k: pytest.fail("pip was run"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        module.main(["--help"])
+    assert stop.value.code == 0 and capsys.readouterr().out.startswith("usage: fetch_cifar10.py [-h] [out]")
+    assert os.listdir(tmp_path) == []

@@ -98,3 +98,55 @@ def test_a_damaged_model_is_one_line(tmp_path, capsys):
     (tmp_path / "bad.h5").write_bytes(bytes(data_bytes))
     line = error_line(capsys, "explain", "--model", tmp_path / "bad.h5", "--output", tmp_path / "h.png")
     assert "bad.h5: the file is damaged (HDF5 says:" in line
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("explain", "--limit", "5"), "--limit applies only with --images (dataset mode)"),
+    (("explain", "--output-dir", "out", "--save-relevance"), "--output-dir, --save-relevance apply only with --images"),
+    (("explain", "--workers", "2"), "--workers applies only with --images"),
+    (("explain", "--images", "d", "--batch-size", "-1"), "argument --batch-size: expected a number >= 1, got -1"),
+    (("explain", "--images", "d", "--limit", "0"), "argument --limit: expected a number >= 1, got 0"),
+    (("evaluate", "--workers", "0"), "argument --workers: expected a number >= 1, got 0"),
+])
+def test_dataset_options_are_refused_where_they_would_be_ignored(tmp_path, monkeypatch, capsys, argv, message):
+    """These options were ignored without --images (exit 0); --batch-size -1 explained no image, with exit 0."""
+    monkeypatch.chdir(tmp_path)
+    assert message in error_line(capsys, *argv)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_labels_and_stores_that_cannot_be_used_are_one_line(tmp_path, capsys):
+    digit(tmp_path / "a.png")
+    (tmp_path / "labels.csv").write_text("a.png,7\n")
+    line = error_line(capsys, "evaluate", "--labels", tmp_path / "labels.csv", "--output-dir", tmp_path / "out")
+    assert "labels (a CSV) go with a folder of images; the shipped digits have their own" in line   # were ignored
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "results.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    line = error_line(capsys, "evaluate", "--limit", "2", "--output-dir", tmp_path / "out")
+    assert f"{tmp_path / 'out' / 'results.h5'} cannot be resumed from: Unable to" in line
+    line = error_line(capsys, "reference", "check", tmp_path / "labels.csv", tmp_path)
+    assert line.endswith(f"{tmp_path} is a folder; expected a file to check (HDF5)")
+    line = error_line(capsys, "explain", "--model", tmp_path, "--output", tmp_path / "h.png")
+    assert line.endswith(f"{tmp_path} is a folder; expected a model file (HDF5)")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--method", "clrp1", "--init", "softmax"), "--init applies only with --method lrp, got --method clrp1"),
+    (("--sglrp-mode", "scaled"), "--sglrp-mode applies only with --method sglrp, got --method lrp"),
+    (("--method", "sglrp", "--clrp-convention", "official"),
+     "--clrp-convention applies only with --method clrp1 or clrp2, got --method sglrp"),
+    (("--images", "d", "--output-dir", "o", "--clrp-convention", "official"), "--clrp-convention applies only"),
+])
+def test_method_options_are_refused_where_the_method_ignores_them(tmp_path, monkeypatch, capsys, argv, message):
+    """A contrastive method chose its own output relevance and LRP no convention or mode: exit 0, option unused."""
+    monkeypatch.chdir(tmp_path)
+    assert message in error_line(capsys, "explain", *argv)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_single_input_options_are_refused_in_dataset_mode(tmp_path, monkeypatch, capsys):
+    """--output, --report and --show-rules were ignored with --images (exit 0)."""
+    monkeypatch.chdir(tmp_path)
+    line = error_line(capsys, "explain", "--images", "d", "--output-dir", "o", "--output", "h.png", "--report")
+    assert "--output, --report apply to one input; with --images the heatmaps go to --output-dir" in line
+    assert list(tmp_path.iterdir()) == []

@@ -97,3 +97,19 @@ def test_images_over_pillows_limit_are_refused(tmp_path, monkeypatch, limit):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
     with pytest.raises(ValueError, match=f"big.png: it is larger than Pillow's limit of {limit} pixels"):
         load_image(tmp_path / "big.png", "mnist")
+
+
+def test_an_exif_orientation_is_read_as_stored_and_warned_about(tmp_path):
+    """Pixels are read as stored (as Pillow and torchvision read them); the command line says that a viewer would
+    show them turned, rather than explaining another picture than the user sees without a word."""
+    from lrpref import preprocessing
+    from lrpref.mismatch import image_file_warnings
+    image = Image.fromarray(GRAY)
+    exif = image.getexif()
+    exif[0x0112] = 6   # "rotate 90 degrees clockwise to display"
+    image.save(tmp_path / "turned.png", exif=exif)
+    assert np.allclose(mnist_input(tmp_path / "turned.png"), GRAY / 255, rtol=0, atol=1e-15)
+    warnings = image_file_warnings(tmp_path / "turned.png", preprocessing.get("mnist"))
+    assert warnings == ["the image's EXIF orientation is 6 (a viewer shows it turned or mirrored); its pixels are "
+                        "read as stored, as torchvision reads them: apply PIL.ImageOps.exif_transpose first to "
+                        "explain what a viewer shows"]

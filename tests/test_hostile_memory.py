@@ -10,6 +10,7 @@ import importlib
 import numpy as np
 import pytest
 
+import lrpref
 from lrpref import data, explain, load, windows
 from lrpref.backend import to_host
 from lrpref.contrastive import clrp
@@ -113,3 +114,31 @@ def test_keep_input_holds_only_the_input_relevance(digits):
         explain(net, digits, keep="layers")
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         explain(net, digits, batch_size=0)
+
+
+def test_the_buffer_limit_takes_integers_of_every_kind():
+    """NumPy integers and integer floats are byte counts (np.int64 was refused as "not a positive number")."""
+    previous = lrpref.set_buffer_limit(np.int64(1 << 20))
+    try:
+        assert windows.BUFFER_LIMIT == 1 << 20 and type(windows.BUFFER_LIMIT) is int
+        lrpref.set_buffer_limit(2.0 ** 21)
+        assert windows.BUFFER_LIMIT == 1 << 21
+        for value, message in (("1GB", r"must be an integer, got '1GB' \(str\)"),
+                               (0, "must be an integer >= 1, got 0")):
+            with pytest.raises((TypeError, ValueError), match=f"the buffer limit \\(bytes\\) {message}"):
+                lrpref.set_buffer_limit(value)
+    finally:
+        lrpref.set_buffer_limit(previous)
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"target": list(range(13))}, r"target must be a class index or one per sample \(12 integers\), got \[0, 1"),
+    ({"init": np.ones((5, 10))}, r"init array must have the output's shape \(12, 10\) or \(10,\), got \(5, 10\)"),
+    ({"init": np.ones((13, 10))}, r"got \(13, 10\)"),
+])
+def test_per_sample_arguments_must_fit_the_whole_batch_when_chunked(digits, given, message):
+    """Cut into chunks of 5, 13 targets or 13 init rows fitted (the extra one ignored) and 5 init rows were
+    reported as (0, 10) by the third chunk."""
+    net = load(data.model_path("mnist_mlp"))
+    with pytest.raises(ValueError, match=message):
+        explain(net, digits, composite="epsilon", batch_size=5, **given)

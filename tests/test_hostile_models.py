@@ -191,3 +191,51 @@ def test_numpy_integers_and_integer_floats_are_strides():
     conv = layers.Conv2d(np.ones((2, 1, 3, 3)), stride=np.int64(2), padding=(np.int32(1), 1.0))
     assert conv.stride == (2, 2) and conv.padding == (1, 1, 1, 1)
     assert all(type(v) is int for v in conv.stride + conv.padding)   # saved as integer attributes
+
+
+def test_networks_refuse_dtypes_and_shapes_without_a_meaning():
+    """An int or complex network explained silently (integer weights; imaginary parts); an input shape of -1 was
+    saved as a free axis."""
+    net = lrpref.load(WEIGHTS / "mnist_mlp.h5")
+    for dtype in ("int32", np.complex128, bool):
+        with pytest.raises(TypeError, match=r"a network's arrays must be floating-point numbers, got dtype "):
+            net.astype(dtype)
+    assert net.dtype == np.float32
+    for shape, message in (((0,), "input_shape entries must be an integer >= 1, got 0"),
+                           ((-1,), "input_shape entries must be an integer >= 1, got -1"),
+                           ((2.5,), r"input_shape entries must be an integer, got 2.5 \(float\)")):
+        with pytest.raises((TypeError, ValueError), match=message):
+            lrpref.Sequential([layers.Dense(np.ones((2, 3)))], input_shape=shape)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda tmp: lrpref.load(tmp), r"is a folder; expected a model file \(HDF5\)"),
+    (lambda tmp: lrpref.load(None), r"expected the path of a model file, got None \(NoneType\)"),
+    (lambda tmp: lrpref.load(WEIGHTS / "mnist_mlp.h5", dtype="banana"),
+     r"dtype must be one of \('float32', 'float64'\) or None, got 'banana'"),
+    (lambda tmp: lrpref.save("mnist_mlp", tmp / "m.h5"), "save writes an lrpref Network, got str"),
+])
+def test_load_and_save_name_what_they_expected(tmp_path, call, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        call(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_meta_that_json_cannot_write_is_named(tmp_path):
+    net = lrpref.load(WEIGHTS / "mnist_mlp.h5")
+    net.meta["classes"] = np.arange(10)
+    with pytest.raises(TypeError, match=r"net.meta must hold JSON values .*: Object of type ndarray is not JSON"):
+        lrpref.save(net, tmp_path / "m.h5")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("layers_, params, shape, message", [
+    ([["flat"], ["lin"]], {}, (4, 4, 1), r"Toolbox module 1: expected \['lin', n_out\], got \['lin'\]"),
+    ([["max", 2]], {}, (4, 4, 1), r"Toolbox module 0: expected \['max', k, stride\], got \['max', 2\]"),
+    ([["conv", 3, 3, 1, 2, 1]], {}, (4, 4, 1), r"Toolbox module 0 \(conv\): params has no entry 0, expected \(W, B\)"),
+    ([["relu"]], {}, (4, 4), r"input_shape_hwc must be \(H, W, C\), got \(4, 4\)"),
+])
+def test_toolbox_descriptions_are_checked_entry_by_entry(layers_, params, shape, message):
+    from lrpref import toolbox
+    with pytest.raises(ValueError, match=message):
+        toolbox.network(layers_, params, shape)

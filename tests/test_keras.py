@@ -346,3 +346,17 @@ def test_otsuki2024_on_keras_resnet50(saved):
     report = e.conservation()
     assert len(report.block_names) == 16 and report.block_names[0] == "conv2_block1_add"
     assert np.isfinite(report.block_in).all() and (e.relevance >= 0).all()
+
+
+def test_keras_weights_that_are_not_numbers_are_named(tmp_path):
+    """A string dataset where a kernel belongs: named by layer (it was NumPy's "could not convert string to float")."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
+    model.save(tmp_path / "d.h5")
+    with h5py.File(tmp_path / "d.h5", "a") as f:
+        group = f["model_weights/d"]
+        name = [n for n in group.attrs["weight_names"] if n.endswith("kernel")][0]
+        del group[name]
+        group[name] = np.array([b"x"] * 3)
+    with pytest.raises(ValueError, match=r"d.h5: Keras layer 'd' \(Dense\) weight 0 must be an array of real numbers, "
+                                         r"got dtype \|S1"):
+        lrpref.load(tmp_path / "d.h5")

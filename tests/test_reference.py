@@ -194,7 +194,7 @@ def test_check_refuses_another_format_or_version(suite, tmp_path, capsys):
     assert "the root attribute 'format' is not 'lrpref-reference'" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"\(reference\): the root attribute 'format'"):
         reference.check(theirs, suite)
-    with pytest.raises(FileNotFoundError, match="no such model file"):
+    with pytest.raises(FileNotFoundError, match="no such file to check: .*absent.h5"):
         reference.check(suite, tmp_path / "absent.h5")
 
 

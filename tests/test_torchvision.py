@@ -143,3 +143,15 @@ def test_random_networks_without_a_file():
     net = lrpref.models.resnet18(seed=1)
     assert net.dtype == np.float32 and net.meta["preprocessing"] == "torchvision"
     assert net.forward(images(np.float32)).shape == (2, 1000)
+
+
+def test_an_unreadable_state_dict_or_output_is_one_line(tmp_path, capsys):
+    """torch.load's many-line refusal becomes one line; a missing output folder is found before the state is read."""
+    (tmp_path / "notes.pth").write_text("not a pickle")
+    status, line = export_error(capsys, "resnet18", tmp_path / "o.h5", "--state-dict", tmp_path / "notes.pth")
+    assert status == 2 and line == (f"export_torchvision.py: error: {tmp_path / 'notes.pth'} is not a state dict saved "
+                                    "with torch.save (torch.load: Weights only load failed)")
+    status, line = export_error(capsys, "resnet18", tmp_path / "nowhere" / "o.h5", "--state-dict",
+                                tmp_path / "none.pth")
+    assert status == 2 and line.endswith(f"cannot write {tmp_path / 'nowhere' / 'o.h5'}: the folder "
+                                         f"{tmp_path / 'nowhere'} does not exist")

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 import lrpref
+from lrpref.cli import check_output
 from lrpref.files import refuse_overwriting
 from lrpref.models import torchvision as layout
 from lrpref.preprocessing import PREPROCESSING
@@ -146,7 +147,11 @@ def export(arch, state, dtype="float32"):
 def read_state(args):
     """The state dict of ``--state-dict`` (else the seeded random initialisation), names to NumPy arrays."""
     if args.state_dict:
-        state = torch.load(args.state_dict, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(args.state_dict, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as err:   # torch's words span many lines
+            raise ValueError(f"{args.state_dict} is not a state dict saved with torch.save "
+                             f"(torch.load: {str(err).strip().split('. ')[0]})") from None
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise ValueError(f"{args.state_dict} does not hold a state dict (names to tensors): "
                              f"found {type(state).__name__}")
@@ -167,6 +172,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         refuse_overwriting(args.out, [args.state_dict])
+        check_output(args.out)   # before the state dict is read
         state = read_state(args)
         lrpref.save(export(args.arch, state, args.dtype), args.out)
     except (ValueError, OSError, RuntimeError, pickle.UnpicklingError) as err:

@@ -14,6 +14,7 @@ values 0-255), its classes and the composite to explain it with (``epsilon_gamma
 Exit status 1 with one line on stderr when pip cannot download the wheel (no network, no registry) or the file
 differs from the pinned one.
 """
+import argparse
 import hashlib
 import subprocess
 import sys
@@ -70,11 +71,14 @@ def fetch(out=DEFAULT):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    out = Path(argv[0]) if argv else DEFAULT
+    parser = argparse.ArgumentParser(prog="fetch_cifar10.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", nargs="?", type=Path, default=DEFAULT, help="the lrpref HDF5 file to write "
+                                                                          "(default: weights/cifar10_cnn.h5)")
+    out = parser.parse_args(argv).out
     try:
         net = fetch(out)
-    except (ConnectionError, ValueError) as err:
+    except (ConnectionError, ValueError, OSError) as err:   # OSError: e.g. OUT's folder missing
         print(f"fetch_cifar10: {err}", file=sys.stderr)
         return 1
     print(f"wrote {out}: {len(net)} layers, classes {', '.join(CLASSES)}")

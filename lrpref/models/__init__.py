@@ -20,6 +20,8 @@ def build(arch, weights=None, layout=None, dtype="float32", backend=None, seed=0
     """The architecture ``arch`` with ``weights``; see the module docstring and :func:`vgg16`."""
     if layout not in (None,) + LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if io.dtype_name(dtype) not in io.DTYPES:   # int32 was built as float64
+        raise ValueError(f"dtype must be one of {io.DTYPES}, got {dtype!r}")
     if weights is None:
         if layout == "keras":
             raise ValueError("the Keras layout needs a Keras weights file: pass weights=...")
@@ -42,7 +44,9 @@ def build(arch, weights=None, layout=None, dtype="float32", backend=None, seed=0
         net = io.load(weights, dtype)
         recorded = net.meta.get("architecture", net.meta.get("keras_name"))
         if recorded != arch:
-            raise ValueError(f"{weights} holds {recorded!r}, not {arch!r}")
+            raise ValueError(f"{weights} holds {recorded!r}, not {arch!r}" if recorded is not None else
+                             f"{weights} records no architecture (meta 'architecture'), so it is not {arch!r}; "
+                             "load it with lrpref.load")
     return net.to(backend) if backend is not None else net
 
 
