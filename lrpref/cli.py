@@ -273,6 +273,12 @@ def check_output(path, image=False):
                          f"{path.suffix or 'none'!r}")
 
 
+def warn(messages):
+    """Print :mod:`lrpref.mismatch`'s one-line warnings to stderr."""
+    for message in messages:
+        print(f"lrpref: warning: {message}", file=sys.stderr)
+
+
 def run_explain(args):
     for option, value, methods in (("--clrp-convention", args.clrp_convention, ("clrp1", "clrp2")),
                                    ("--sglrp-mode", args.sglrp_mode, ("sglrp",)),
@@ -293,7 +299,7 @@ def run_explain(args):
     warnings = []
     if args.image:
         x, label, what = load_image(args.image, spec.name), None, args.image
-        warnings += mismatch.image_file_warnings(args.image, spec)
+        warnings += mismatch.preprocessing_warnings(net) + mismatch.image_file_warnings(args.image, spec)
     elif spec.name not in ("mnist", "mnist_pair"):
         raise ValueError(f"this model takes {spec.name} images: pass one with --image")
     else:
@@ -311,9 +317,7 @@ def run_explain(args):
     else:
         name, why = "clrp_paper", "the contrastive papers' rules"
     composite = composites.get(name, net=net, **params)
-    warnings += mismatch.range_warnings(net, x) + mismatch.sign_warnings(net, x, composite)
-    for message in warnings:
-        print(f"lrpref: warning: {message}", file=sys.stderr)
+    warn(warnings + mismatch.range_warnings(net, x) + mismatch.sign_warnings(net, x, composite))
     if args.method == "lrp":
         e = explain(net, x, target=args.target, composite=composite, init=args.init)
         method, init = "LRP", args.init or composite.init or "logit"
@@ -367,6 +371,7 @@ def run_evaluate(args):
     for name in evaluation.OUTPUTS:
         refuse_overwriting(Path(args.output_dir) / name, inputs + ([Path(args.images) / name] if args.images else []))
     path, net = load_model(args)
+    warn(mismatch.preprocessing_warnings(net) if args.images else [])
     dataset = datasets.open_dataset(args.images, preprocessing.of(net).name, args.labels, args.limit)
     job = dataset_job(args, path, args.composite, curves=not args.no_curves, step=args.step, quantize=args.quantize,
                       patch=args.patch, steps=args.steps, batch_size=args.batch_size)
@@ -396,6 +401,7 @@ def run_explain_dataset(args):
     if args.output_dir is None:
         raise ValueError("--images needs --output-dir, the folder for the heatmaps")
     path, net = load_model(args)
+    warn(mismatch.preprocessing_warnings(net))
     dataset = datasets.open_dataset(args.images, preprocessing.of(net).name, limit=args.limit)
     job = dataset_job(args, path, args.composite or "tutorial_mnist", args.target, relevance=args.save_relevance)
     with runs.dask_client(args.workers, args.scheduler) as client:

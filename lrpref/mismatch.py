@@ -11,6 +11,7 @@ meant.
 - An input outside the range the network records (``net.input_bounds``), which is also zB's box.
 - An image converted to what the model reads in an obvious way: colour to gray or back, or resized where
   the model's preprocessing has no resize-and-crop of its own (MNIST's straight 28x28).
+- Images read for a network that records no preprocessing: they are read as the shipped MNIST models expect.
 """
 import numpy as np
 from PIL import Image
@@ -57,6 +58,14 @@ def range_warnings(net, x):
     return [f"input spans [{x.min():.3g}, {x.max():.3g}], outside the range the network records "
             f"[{_show(low)}, {_show(high)}] (by up to {max(below, above):.3g}), which zB's box and the "
             "preprocessing assume"]
+
+
+def preprocessing_warnings(net):
+    """A network that records no preprocessing, whose images are therefore read as MNIST's (:func:`lrpref.preprocessing.of`)."""
+    if "preprocessing" in net.meta:
+        return []
+    return ["the model records no preprocessing: its images are read as the shipped MNIST models expect (gray, "
+            "28x28, pixels scaled to [-1, 1]); record the right one with lrpref.io.set_preprocessing and save"]
 
 
 def image_file_warnings(path, spec):

@@ -144,6 +144,27 @@ def test_a_colour_photo_fed_to_the_mnist_model_is_warned_about(tmp_path, capsys)
         "lrpref: warning: 50x40 image resized to 28x28 for a model trained on mnist images"]
 
 
+def test_images_for_a_model_that_records_no_preprocessing_are_warned_about(tmp_path, capsys):
+    """Such a model's images are read as MNIST's ([-1, 1]): a 28x28 model that wanted [0, 1] would get wrong
+    inputs without a word. One image, and a folder in dataset mode, each warn once; the shipped digits do not."""
+    import lrpref
+    net = lrpref.load(data.model_path("mnist_cnn"))
+    del net.meta["preprocessing"]   # its input range (zB's box) stays recorded
+    lrpref.save(net, tmp_path / "cnn.h5")
+    (tmp_path / "digits").mkdir()
+    Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(tmp_path / "digits" / "d.png")
+    message = "lrpref: warning: the model records no preprocessing: its images are read as the shipped MNIST models"
+    for args in (("--image", str(tmp_path / "digits" / "d.png"), "--output", str(tmp_path / "h.png")),
+                 ("--images", str(tmp_path / "digits"), "--output-dir", str(tmp_path / "maps"))):
+        code, _, err = run(capsys, "explain", "--model", str(tmp_path / "cnn.h5"), *args)
+        assert code == 0 and [line for line in err.splitlines() if line.startswith(message)] == [err.splitlines()[0]]
+    code, _, err = run(capsys, "explain", "--model", str(tmp_path / "cnn.h5"), "--output", str(tmp_path / "h2.png"))
+    assert code == 0 and message not in err
+    code, _, err = run(capsys, "explain", "--image", str(tmp_path / "digits" / "d.png"), "--output",
+                       str(tmp_path / "h3.png"))
+    assert code == 0 and message not in err   # the shipped model records mnist
+
+
 def test_input_outside_the_recorded_range_is_warned_about(tmp_path, capsys):
     """A model that records [0, 1] but MNIST's preprocessing (which gives [-1, 1]) sees negative pixels."""
     import lrpref
