@@ -76,17 +76,18 @@ def save_grid(path, rows, captions=None, zoom=8, title=None):
     zoom = integer(zoom, "zoom", low=1)
     if not rows or not all(rows):
         raise ValueError("nothing to draw: expected at least one panel in every row")
+    rows = [[to_host(p) for p in row] for row in rows]   # Pillow's: one transfer per panel
     for row in rows:
         for p in row:
-            if to_host(p).dtype != np.uint8 or to_host(p).ndim not in (2, 3):
-                raise TypeError(f"panels must be uint8 images (H, W) or (H, W, 3), got dtype {to_host(p).dtype} and "
-                                f"shape {tuple(p.shape)}; see relevance_rgb and gray_rgb")
+            if p.dtype != np.uint8 or p.ndim not in (2, 3):
+                raise TypeError(f"panels must be uint8 images (H, W) or (H, W, 3), got dtype {p.dtype} and "
+                                f"shape {p.shape}; see relevance_rgb and gray_rgb")
     if captions is not None and [len(c) if c else len(r) for c, r in zip(captions, rows)] != [len(r) for r in rows]:
         raise ValueError(f"captions must give one per panel: {[len(r) for r in rows]} panels per row, got "
                          f"{[len(c) if c else None for c in captions]}")
     gap, line = 8, 12   # Pillow's default font is about 11 pixels high
     font = ImageFont.load_default()
-    grid = [[Image.fromarray(to_host(p)).resize((p.shape[1] * zoom, p.shape[0] * zoom), Image.Resampling.NEAREST)
+    grid = [[Image.fromarray(p).resize((p.shape[1] * zoom, p.shape[0] * zoom), Image.Resampling.NEAREST)
              for p in row] for row in rows]
     captions = captions or [None] * len(grid)
 
