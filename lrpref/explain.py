@@ -255,7 +255,8 @@ def _tensor(relevance, names, xp, acts):
 
 def _sign_facts(model, rules, acts):
     """For every layer with a sign-splitting rule: ``mixed``, whether its input has negative entries (one
-    device synchronisation for all of them), and ``relu_follows``, whether only ReLUs read its output."""
+    device synchronisation for all of them), and ``relu_follows``, whether only ReLUs read its output (seen
+    through layers that hand their input on unchanged, such as the BatchNorm :func:`fold_batchnorm` leaves)."""
     split = [i for i, rule in enumerate(rules) if isinstance(rule, SignSplitRule)]
     if not split:
         return {}
@@ -264,11 +265,13 @@ def _sign_facts(model, rules, acts):
     readers = {}
     for node in model.nodes:
         for name in node.inputs:
-            readers.setdefault(name, []).append(node.layer)
-    last = model.nodes[-1].name
-    return {i: {"mixed": bool(m), "relu_follows": model.nodes[i].name != last and
-                all(isinstance(layer, ReLU) for layer in readers.get(model.nodes[i].name, [None]))}
-            for i, m in zip(split, mixed)}
+            readers.setdefault(name, []).append(node)
+
+    def relu_only(name):
+        nodes = readers.get(name, [])   # the output is read by nobody
+        return bool(nodes) and all(isinstance(node.layer, ReLU) or (node.layer.passes_through and relu_only(node.name))
+                                   for node in nodes)
+    return {i: {"mixed": bool(m), "relu_follows": relu_only(model.nodes[i].name)} for i, m in zip(split, mixed)}
 
 
 def _check_finite(layers, model):

@@ -36,12 +36,16 @@ class Layer:
         Names of the attributes that hold arrays (parameters and statistics).
     weight, bias : array or None
         ``None`` for layers without parameters.
+    passes_through : bool
+        Whether the output equals the input (:class:`Dropout` at inference, the BatchNorm that
+        :func:`~lrpref.network.fold_batchnorm` leaves); :func:`lrpref.explain` looks through such layers.
     """
 
     n_inputs = 1
     array_names = ()
     weight = None
     bias = None
+    passes_through = False
 
     def forward(self, x):
         raise NotImplementedError
@@ -424,6 +428,8 @@ class ReLU(Layer):
 class Dropout(Layer):
     """Dropout at inference: the identity. ``p`` is kept for the record."""
 
+    passes_through = True
+
     def __init__(self, p=0.5):
         self.p = number(p, "Dropout p", low=0.0, high=1.0)
 
@@ -466,6 +472,7 @@ class BatchNorm2d(Layer):
         layer.weight, layer.running_var = xp.ones(channels, dtype), xp.ones(channels, dtype)
         layer.bias, layer.running_mean = xp.zeros(channels, dtype), xp.zeros(channels, dtype)
         layer.eps = 0.0
+        layer.passes_through = True
         return layer
 
     def config(self):

@@ -6,13 +6,17 @@ from their measured conditioning, checked below); the random small networks here
 a pre-activation or pooled value within float64 rounding of a tie has probability about 1e-14 for continuous
 random inputs. The tolerances of 1e-10 leave a margin of 100 over that; exact ones (init, targets) are exact.
 """
+import importlib
+
 import numpy as np
 import pytest
 
 import precision
 from cases import relative_error
 from lrpref import Composite, Network, Node, Sequential, backend, composites, data, explain, layers, load, rules
+from lrpref import models as lrpref_models
 from lrpref.composites import Kind
+from lrpref.network import fold_batchnorm
 
 COMPOSITE_NAMES = sorted(composites.COMPOSITES)
 
@@ -309,3 +313,23 @@ def test_a_zero_denominator_is_reported_not_returned_as_nan():
     net = Sequential([layers.Dense(np.array([[1.0, -1.0], [0.5, 0.5]])), layers.ReLU(), layers.Dense(np.ones((1, 2)))])
     with pytest.raises(FloatingPointError, match=r"NaN or Inf at the input of layer 0 \('0'\)"):
         explain(net, np.array([[1.0, 1.0]]), target=0, composite="lrp0", stabilizer=0.0)
+
+
+def test_gamma_leaves_out_only_branches_whose_relevance_is_zero():
+    """A sign-splitting rule leaves out the branch of negative outputs where only ReLUs read the output, seen
+    through the identity BatchNorms that fold_batchnorm leaves. On ResNet18 under epsilon_gamma_box those are the
+    first convolutions of its 8 basic blocks (conv -> bn -> relu; the second ones feed an addition, the projections
+    an addition, the stem gets zB), and there the relevance at negative outputs is exactly zero in the explanation:
+    nothing is lost by leaving the branch out."""
+    explain_module = importlib.import_module("lrpref.explain")   # the attribute lrpref.explain is the function
+    net = lrpref_models.build("resnet18", dtype="float64", backend="numpy")
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64))
+    model = fold_batchnorm(net)
+    acts = model.activations(x)
+    facts = explain_module._sign_facts(model, composites.get("epsilon_gamma_box", net=net).rules(model), acts)
+    follows = [model.nodes[i].name for i, fact in facts.items() if fact["relu_follows"]]
+    assert sorted(follows) == sorted(f"layer{s}.{b}.conv1" for s in range(1, 5) for b in range(2))
+    e = explain(net, x)
+    for name in follows:
+        negative = acts[name] < 0
+        assert negative.any() and (e.tensors[name][negative] == 0).all()
